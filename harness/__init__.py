@@ -1,0 +1,1 @@
+"""Shared by every part: processes, ports, PostgreSQL, the stack, reports, the gate."""

@@ -1,0 +1,100 @@
+"""Run legacy or refactored the way production does: gunicorn with uvicorn workers."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.net import LOOPBACK, free_port
+from harness.processes import ManagedProcess, ProcessGroup
+
+APP_FACTORIES = {
+    "legacy": "legacy.main:create_app()",
+    "refactored": "refactored.main:create_app()",
+}
+TARGETS = tuple(APP_FACTORIES)
+
+
+class UnknownTargetError(ValueError):
+    def __init__(self, target: str) -> None:
+        super().__init__(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+
+
+def check_target(target: str) -> str:
+    if target not in APP_FACTORIES:
+        raise UnknownTargetError(target)
+    return target
+
+
+def gunicorn_timeout(app_timeout_s: float) -> int:
+    """Gunicorn's worker timeout takes whole seconds; round up so it never undercuts the app."""
+    return max(1, math.ceil(app_timeout_s))
+
+
+@dataclass(frozen=True)
+class ServiceHandle:
+    target: str
+    port: int
+    process: ManagedProcess
+    metrics_dir: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def gunicorn_argv(target: str, port: int, workers: int, timeout_s: float) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        APP_FACTORIES[check_target(target)],
+        "--worker-class",
+        "uvicorn_worker.UvicornWorker",
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(gunicorn_timeout(timeout_s)),
+        "--graceful-timeout",
+        "5",
+        "--bind",
+        f"{LOOPBACK}:{port}",
+        "--forwarded-allow-ips",
+        LOOPBACK,
+        "--log-level",
+        "info",
+    ]
+
+
+def start_service(
+    group: ProcessGroup,
+    target: str,
+    env: Mapping[str, str],
+    *,
+    workers: int = 1,
+    timeout_s: float = 55.0,
+    port: int | None = None,
+    ready_timeout: float = 60.0,
+    name: str | None = None,
+) -> ServiceHandle:
+    """Start ``target`` under gunicorn on 127.0.0.1 and wait until ``/health`` answers 200.
+
+    ``env`` is added to this process's environment (DATABASE_URL, LLM_BASE_URL, ...).
+    A fresh PROMETHEUS_MULTIPROC_DIR is given to every start, so metrics from a
+    previous run never leak into this one.
+    """
+    port = port or free_port()
+    metrics_dir = Path(tempfile.mkdtemp(prefix=f"ctxh-metrics-{target}-"))
+    group.on_stop(lambda: shutil.rmtree(metrics_dir, ignore_errors=True))
+    process = group.start(
+        name or f"{target}-{port}",
+        gunicorn_argv(target, port, workers, timeout_s),
+        env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env},
+    )
+    process.wait_http(f"http://{LOOPBACK}:{port}/health", timeout=ready_timeout)
+    return ServiceHandle(target=target, port=port, process=process, metrics_dir=metrics_dir)
