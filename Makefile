@@ -9,7 +9,15 @@ STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-unit test-integration lint format clean
+.PHONY: help setup test test-unit test-integration lint format clean \
+	up down status chaos load demo ablation bench compare gate contracts bench-toxiproxy bench-transports
+
+# Knobs (also documented in README.md): which scenario and target, the time scale.
+SCENARIO ?= all
+TARGET ?=
+TIME_SCALE ?= 0.1
+export TIME_SCALE
+HARNESS := $(PY) -m harness
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,3 +51,44 @@ format: setup ## apply ruff's formatter and safe fixes
 
 clean: ## remove the virtualenv, caches and the stack state (keeps reports/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .stack .hypothesis
+
+# ---- the stack and the runs (each writes reports/<run-id>/, reports/latest points at it) ----
+
+up: setup ## boot both targets behind Caddy with fakes, Toxiproxy and PostgreSQL; writes .stack/stack.json
+	$(HARNESS) up $(if $(TARGET),--target $(TARGET))
+
+down: setup ## stop everything `make up` started
+	$(HARNESS) down
+
+status: setup ## show the running stack's URLs and health
+	$(HARNESS) status
+
+chaos: setup ## run chaos scenarios (SCENARIO=all|name[,name] TARGET=both|legacy|refactored)
+	$(HARNESS) chaos --scenario $(SCENARIO) --target $(or $(TARGET),both)
+
+load: setup ## run a Locust scenario headless (SCENARIO=three_am|... TARGET=both|legacy|refactored)
+	$(HARNESS) load --scenario $(if $(filter all,$(SCENARIO)),three_am,$(SCENARIO)) --target $(or $(TARGET),both)
+
+demo: setup ## the main job: the 3am incident on legacy (504s) and refactored (none), compared
+	$(HARNESS) demo
+
+ablation: setup ## refactored with each resilience policy disabled in turn: fix x failure table
+	$(HARNESS) ablation
+
+bench: setup ## sustainable throughput of both targets vs the ideal bound (bench.json)
+	$(HARNESS) bench
+
+compare: setup ## compare two runs (A=reports/<x> B=reports/<y>; default: legacy vs refactored of the latest run)
+	$(HARNESS) compare $(if $(A),--a $(A)) $(if $(B),--b $(B))
+
+gate: setup ## the deploy gate: the resilience checklist against the latest runs (TARGET=refactored|legacy)
+	$(HARNESS) gate --target $(or $(TARGET),refactored)
+
+contracts: setup ## contract tests legacy vs refactored (CONTRACTS_PROFILE=fast|deep)
+	$(PYTEST) contracts -m contracts
+
+bench-toxiproxy: setup ## overhead of the bundled Toxiproxy server with no toxic
+	$(PY) -m chaos.toxiproxy.bench
+
+bench-transports: setup ## httpx transports against a 200 ms upstream (why refactored uses httpx-aiohttp)
+	$(PY) -m benchmarks.http_transports
