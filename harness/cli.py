@@ -23,8 +23,9 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    for module_info in sorted(pkgutil.iter_modules(harness.commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"harness.commands.{module_info.name}")
+    names = sorted(m.name for m in pkgutil.iter_modules(harness.commands.__path__))
+    for name in names:
+        module = importlib.import_module(f"harness.commands.{name}")
         register = getattr(module, "register", None)
         if callable(register):
             register(app)

@@ -1,1 +1,1 @@
-"""CLI command modules. Each module defines ``register(app: typer.Typer)``; the CLI finds them all."""
+"""CLI command modules: each defines ``register(app: typer.Typer)``; the CLI finds them all."""
