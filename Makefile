@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test test-unit test-integration lint format clean \
-	up down status chaos load demo ablation bench compare gate contracts bench-toxiproxy bench-transports
+	setup-browser up down status chaos load demo ablation bench compare gate contracts bench-toxiproxy bench-transports
 
 # Knobs (also documented in README.md): which scenario and target, the time scale.
 SCENARIO ?= all
@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,load]'
 	@touch $(STAMP)
+
+setup-browser: ## install Debian's headless Chromium (for the compare report's screenshot test) if missing
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 test: setup test-unit test-integration ## run every test tier (exits non-zero if any tier fails or collects nothing)
 
