@@ -1,0 +1,385 @@
+"""The TCP side: proxies (listeners) and connections with their toxics.
+
+Hand-written because no maintained Python library implements Toxiproxy's toxics (see
+docs/toxiproxy.md). Each connection runs two directions, ``upstream`` (client -> upstream)
+and ``downstream`` (upstream -> client). A reader task timestamps chunks as they arrive; a
+writer task applies the toxics that are active *now* to each chunk, so toxics added, updated
+or removed while a connection is open act on it, as in Toxiproxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from chaos.toxiproxy.toxics import (
+    ApiError,
+    Toxic,
+    connection_rng,
+    latency_delay_ms,
+    slice_sizes,
+    toxic_applies,
+)
+
+log = logging.getLogger("chaos.toxiproxy")
+
+READ_SIZE = 32 * 1024
+QUEUE_CHUNKS = 16  # bounded, so a slow destination pushes back on the source
+UPSTREAM_CONNECT_TIMEOUT_S = 10.0
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``"127.0.0.1:80"``, ``"localhost:80"``, ``"[::1]:80"``, ``":80"`` -> (host, port)."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ApiError(f"invalid address {address!r}: expected host:port", 400)
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Chunk:
+    data: bytes
+    arrived: float  # loop time when read from the source
+
+
+@dataclass
+class ToxicState:
+    """A toxic as it acts on one connection."""
+
+    toxic: Toxic
+    applies: bool
+    timer: asyncio.TimerHandle | None = None
+    bytes_passed: int = 0  # limit_data
+    pace_at: float = 0.0  # bandwidth: when the previous bytes finished "transmitting"
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+@dataclass(eq=False)  # identity semantics: connections live in a set
+class Connection:
+    proxy: Proxy
+    number: int
+    client_reader: asyncio.StreamReader
+    client_writer: asyncio.StreamWriter
+    upstream_reader: asyncio.StreamReader | None = None
+    upstream_writer: asyncio.StreamWriter | None = None
+    states: dict[str, ToxicState] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closed: bool = False
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _eof_forwarded: set[str] = field(default_factory=set)
+
+    # ---- toxics ---------------------------------------------------------------------
+    def sync_toxics(self, toxics: list[Toxic]) -> None:
+        """Start new/updated toxics on this connection, stop removed ones (in toxic order)."""
+        wanted = {toxic.name: toxic for toxic in toxics}
+        for name in list(self.states):
+            if name not in wanted:
+                self.states.pop(name).cancel_timer()
+        for toxic in toxics:
+            state = self.states.get(toxic.name)
+            if state is not None and state.toxic.generation == toxic.generation:
+                continue
+            if state is not None:
+                state.cancel_timer()
+            applies = toxic_applies(self.proxy.seed, self.proxy.name, self.number, toxic)
+            state = ToxicState(toxic, applies)
+            self.states[toxic.name] = state
+            if applies and toxic.type == "timeout":
+                self._arm_timeout(state)
+        # wake writers sleeping on a toxic, so they re-read the current set
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def active(self, stream: str) -> list[ToxicState]:
+        return [s for s in self.states.values() if s.applies and s.toxic.stream == stream]
+
+    def _arm_timeout(self, state: ToxicState) -> None:
+        # Toxiproxy restarts the timer whenever data reaches the toxic (it is dropped).
+        state.cancel_timer()
+        timeout_ms = state.toxic.attributes["timeout"]
+        if timeout_ms > 0:
+            state.timer = asyncio.get_running_loop().call_later(timeout_ms / 1000, self.close)
+
+    async def _wait_change(self, seconds: float) -> bool:
+        """Sleep ``seconds``; return True early if the toxics changed meanwhile."""
+        event = self._changed
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, seconds))
+        except TimeoutError:
+            return False
+        return True
+
+    # ---- lifecycle ------------------------------------------------------------------
+    async def run(self) -> None:
+        host, port = split_host_port(self.proxy.upstream)
+        try:
+            self.upstream_reader, self.upstream_writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), UPSTREAM_CONNECT_TIMEOUT_S
+            )
+        except (OSError, TimeoutError) as exc:
+            log.warning(
+                "proxy %s: upstream %s unreachable: %s", self.proxy.name, self.proxy.upstream, exc
+            )
+            self.close()
+            return
+        if self.closed:  # disabled while connecting
+            self.upstream_writer.close()
+            return
+        self.sync_toxics(self.proxy.toxics)
+        queues: dict[str, asyncio.Queue[Chunk | None]] = {
+            "upstream": asyncio.Queue(QUEUE_CHUNKS),
+            "downstream": asyncio.Queue(QUEUE_CHUNKS),
+        }
+        rngs = {s: connection_rng(self.proxy.seed, self.proxy.name, self.number, s) for s in queues}
+        self.tasks = [
+            asyncio.create_task(self._read(self.client_reader, queues["upstream"])),
+            asyncio.create_task(self._read(self.upstream_reader, queues["downstream"])),
+            asyncio.create_task(
+                self._write("upstream", queues["upstream"], self.upstream_writer, rngs["upstream"])
+            ),
+            asyncio.create_task(
+                self._write(
+                    "downstream", queues["downstream"], self.client_writer, rngs["downstream"]
+                )
+            ),
+        ]
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.close()
+
+    def close(self) -> None:
+        """Close both sides normally (FIN) and stop the pumps."""
+        self._shutdown(reset=False)
+
+    def reset(self) -> None:
+        """Close both sides with a TCP RST (SO_LINGER 0), as reset_peer does."""
+        self._shutdown(reset=True)
+
+    def _shutdown(self, reset: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for state in self.states.values():
+            state.cancel_timer()
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+        for writer in (self.client_writer, self.upstream_writer):
+            if writer is None:
+                continue
+            if reset:
+                sock = writer.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                writer.transport.abort()
+            else:
+                writer.close()
+        self.proxy.connections.discard(self)
+
+    # ---- pumps ----------------------------------------------------------------------
+    async def _read(self, reader: asyncio.StreamReader, queue: asyncio.Queue[Chunk | None]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while data := await reader.read(READ_SIZE):
+                await queue.put(Chunk(data, loop.time()))
+        except (ConnectionError, OSError):
+            self.close()
+            return
+        await queue.put(None)
+
+    async def _write(
+        self,
+        stream: str,
+        queue: asyncio.Queue[Chunk | None],
+        writer: asyncio.StreamWriter,
+        rng: random.Random,
+    ) -> None:
+        try:
+            while not self.closed:
+                chunk = await queue.get()
+                if chunk is None:
+                    await self._forward_eof(stream, writer)
+                    return
+                await self._deliver(stream, chunk, writer, rng)
+        except (ConnectionError, OSError):
+            self.close()
+
+    async def _forward_eof(self, stream: str, writer: asyncio.StreamWriter) -> None:
+        states = self.active(stream)
+        if any(s.toxic.type in ("timeout", "limit_data") for s in states):
+            self.close()  # these toxics close the connection when their input ends
+            return
+        delays = [s.toxic.attributes["delay"] for s in states if s.toxic.type == "slow_close"]
+        if delays:
+            await asyncio.sleep(max(delays) / 1000)
+        self._eof_forwarded.add(stream)
+        if len(self._eof_forwarded) == 2 or not writer.can_write_eof():
+            self.close()
+        else:
+            with contextlib.suppress(OSError):
+                writer.write_eof()
+
+    async def _deliver(
+        self, stream: str, chunk: Chunk, writer: asyncio.StreamWriter, rng: random.Random
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        states = self.active(stream)
+        for state in states:
+            if state.toxic.type == "timeout":
+                self._arm_timeout(state)  # data is dropped on the ground
+                return
+            if state.toxic.type == "reset_peer":
+                await asyncio.sleep(state.toxic.attributes["timeout"] / 1000)
+                self.reset()
+                return
+        # latency: each chunk leaves `latency ± jitter` after it arrived; a toxic removed
+        # meanwhile stops delaying it (the wait re-checks the current toxics)
+        drawn: dict[str, float] = {}
+        while True:
+            delay_ms = 0.0
+            for state in self.active(stream):
+                if state.toxic.type == "latency":
+                    if state.toxic.name not in drawn:
+                        drawn[state.toxic.name] = latency_delay_ms(state.toxic.attributes, rng)
+                    delay_ms += drawn[state.toxic.name]
+            remaining = chunk.arrived + delay_ms / 1000 - loop.time()
+            if remaining <= 0 or not await self._wait_change(remaining):
+                break
+        states = self.active(stream)
+        if any(s.toxic.type in ("timeout", "reset_peer") for s in states):
+            return await self._deliver(stream, chunk, writer, rng)
+        data = chunk.data
+        close_after = False
+        limits = [s for s in states if s.toxic.type == "limit_data"]
+        for state in limits:
+            allowed = state.toxic.attributes["bytes"] - state.bytes_passed
+            if len(data) >= allowed:
+                data = data[: max(0, allowed)]
+                close_after = True
+        for state in limits:
+            state.bytes_passed += len(data)
+        slicers = [s for s in states if s.toxic.type == "slicer"]
+        if slicers:
+            attrs = slicers[0].toxic.attributes
+            sizes = slice_sizes(len(data), attrs["average_size"], attrs["size_variation"], rng)
+            slice_delay = attrs["delay"] / 1_000_000
+        else:
+            sizes, slice_delay = ([len(data)] if data else []), 0.0
+        bandwidths = [
+            s for s in states if s.toxic.type == "bandwidth" and s.toxic.attributes["rate"] > 0
+        ]
+        limiter = min(bandwidths, key=lambda s: s.toxic.attributes["rate"]) if bandwidths else None
+        offset = 0
+        for index, size in enumerate(sizes):
+            piece = data[offset : offset + size]
+            offset += size
+            if limiter is not None:
+                await self._pace(limiter, piece, writer)
+            else:
+                writer.write(piece)
+                await writer.drain()
+            if slice_delay and index < len(sizes) - 1:
+                await asyncio.sleep(slice_delay)
+        if close_after:
+            self.close()
+
+    async def _pace(self, state: ToxicState, piece: bytes, writer: asyncio.StreamWriter) -> None:
+        """Send at ``rate`` KB/s: pieces of at most 100 ms worth, each after its transmit time."""
+        loop = asyncio.get_running_loop()
+        bytes_per_s = state.toxic.attributes["rate"] * 1000
+        step = max(1, bytes_per_s // 10)
+        for start in range(0, len(piece), step):
+            part = piece[start : start + step]
+            state.pace_at = max(state.pace_at, loop.time()) + len(part) / bytes_per_s
+            await asyncio.sleep(max(0.0, state.pace_at - loop.time()))
+            writer.write(part)
+            await writer.drain()
+
+
+class Proxy:
+    """One named proxy: a listener on ``listen`` forwarding to ``upstream``."""
+
+    def __init__(self, name: str, listen: str, upstream: str, seed: int) -> None:
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.seed = seed
+        self.enabled = False
+        self.toxics: list[Toxic] = []
+        self.connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._accepted = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [t.to_json() for t in self.toxics],
+        }
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        host, port = split_host_port(self.listen)
+        try:
+            self._server = await asyncio.start_server(
+                self._on_client, host, port, reuse_address=True
+            )
+        except OSError as exc:
+            raise ApiError(f"listen {self.listen}: {exc.strerror or exc}", 500) from exc
+        bound = self._server.sockets[0].getsockname()
+        # report (and on re-enable, reuse) the actual port when 0 was asked for
+        self.listen = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
+        self.enabled = True
+        log.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
+
+    async def stop(self) -> None:
+        """Close the listener and drop every open connection."""
+        self.enabled = False
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for connection in list(self.connections):
+            connection.close()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+
+    def set_toxics(self, toxics: list[Toxic]) -> None:
+        self.toxics = toxics
+        for connection in list(self.connections):
+            connection.sync_toxics(toxics)
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._accepted += 1
+        connection = Connection(self, self._accepted, reader, writer)
+        self.connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            connection.close()
