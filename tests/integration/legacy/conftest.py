@@ -32,6 +32,7 @@ class FakeDeps:
 
     answers: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ANSWERS))
     memory_status: int = 200
+    webhook_down: bool = False
     llm_tasks: list[str] = field(default_factory=list)
     llm_bodies: list[dict] = field(default_factory=list)
     cards: list[dict] = field(default_factory=list)
@@ -53,6 +54,8 @@ class FakeDeps:
         return httpx.Response(200, json={"results": []})
 
     def webhook(self, request: httpx.Request) -> httpx.Response:
+        if self.webhook_down:
+            raise httpx.ConnectError("webhook down", request=request)
         self.cards.append(json.loads(request.content))
         return httpx.Response(200, json={})
 
