@@ -119,3 +119,76 @@ def test_unreachable_upstream_closes_the_client(api: httpx.Client, make_proxy: M
         _name, port = make_proxy(dead)
         with connect(port) as sock:
             assert sock.recv(10) == b""
+
+
+def download(port: int, size: int) -> tuple[bytes, int, float]:
+    """Ask the blob upstream for ``size`` bytes; returns (data, reads, seconds to EOF)."""
+    with connect(port) as sock:
+        started = time.monotonic()
+        sock.sendall(f"{size}\n".encode())
+        data, reads = recv_until_closed(sock)
+        return data, reads, time.monotonic() - started
+
+
+def test_bandwidth_bounds_throughput_on_the_chosen_stream_only(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    name, port = make_proxy(upstreams.blob)
+    size = 100_000
+    add_toxic(api, name, type="bandwidth", stream="upstream", attributes={"rate": 100})
+    data, _, elapsed = download(port, size)
+    assert len(data) == size
+    assert elapsed < 0.5  # the request is tiny; the response stream is not limited
+    api.delete(f"/proxies/{name}/toxics/bandwidth_upstream")
+    add_toxic(api, name, type="bandwidth", attributes={"rate": 100})  # 100 KB/s downstream
+    data, _, elapsed = download(port, size)
+    assert len(data) == size
+    assert elapsed >= 0.9  # 100 000 bytes at 100 000 bytes/s
+    assert elapsed < 10
+
+
+def test_slicer_splits_data_into_many_small_delayed_reads(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    name, port = make_proxy(upstreams.blob)
+    data, reads, _ = download(port, 200)
+    assert (len(data), reads) == (200, 1)
+    attributes = {"average_size": 10, "size_variation": 0, "delay": 20_000}  # 20 ms
+    add_toxic(api, name, type="slicer", attributes=attributes)
+    data, reads, elapsed = download(port, 200)
+    assert len(data) == 200
+    assert reads >= 5  # 20 slices 20 ms apart; a busy reader may still merge a few
+    assert elapsed >= 19 * 0.02
+
+
+def test_limit_data_closes_after_exactly_n_bytes(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    name, port = make_proxy(upstreams.blob)
+    add_toxic(api, name, type="limit_data", attributes={"bytes": 1000})
+    data, _, _ = download(port, 50_000)
+    assert len(data) == 1000
+
+
+def test_slow_close_delays_the_close_not_the_data(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    name, port = make_proxy(upstreams.blob)
+    add_toxic(api, name, type="slow_close", attributes={"delay": 600})
+    with connect(port) as sock:
+        started = time.monotonic()
+        sock.sendall(b"3\n")
+        assert recv_exactly(sock, 3) == b"xxx"
+        data_at = time.monotonic() - started
+        assert sock.recv(10) == b""
+        closed_at = time.monotonic() - started
+    assert data_at < 0.6
+    assert closed_at >= 0.6
+
+
+def test_toxicity_zero_never_applies(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    name, port = make_proxy(upstreams.echo)
+    add_toxic(api, name, type="latency", toxicity=0.0, attributes={"latency": 2000})
+    assert max(round_trip(port) for _ in range(5)) < 1.0

@@ -1,0 +1,52 @@
+"""The server's command line: loopback only, clear errors, toxiproxy-server's flags."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.net import free_port
+from harness.processes import ProcessGroup
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.toxiproxy", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_port_in_use_is_a_clear_error_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_cli("--port", str(taken.getsockname()[1]))
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1" in result.stderr
+    assert "--port" in result.stderr
+
+
+def test_non_loopback_host_is_refused() -> None:
+    result = run_cli("--host", "0.0.0.0", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "--allow-non-loopback" in result.stderr
+
+
+def test_single_dash_flags_start_a_working_server(processes: ProcessGroup) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "chaos.toxiproxy", "-host", "127.0.0.1", "-port", str(port)]
+    server = processes.start("toxiproxy-dash", argv, cwd=REPO)
+    server.wait_http(f"http://127.0.0.1:{port}/version")
+    assert httpx.get(f"http://127.0.0.1:{port}/proxies").json() == {}
