@@ -1,0 +1,1 @@
+"""The async context service: ports and adapters, every resilience fix switchable."""

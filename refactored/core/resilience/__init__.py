@@ -1,0 +1,1 @@
+"""Resilience policies: deadline, retry, circuit breaker, composed per dependency."""

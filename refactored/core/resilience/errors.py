@@ -1,0 +1,19 @@
+"""What the policies raise; adapters translate these into the project's own errors."""
+
+from __future__ import annotations
+
+
+class CallFailed(Exception):
+    """A dependency call failed in a way that retrying will not fix (4xx, malformed answer)."""
+
+
+class TransientFailure(CallFailed):
+    """A failure worth retrying: 429, 5xx, connect error, timeout."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BreakerOpen(CallFailed):
+    """The circuit breaker is open (or half-open with its probe in flight): failing fast."""

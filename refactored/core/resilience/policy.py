@@ -1,0 +1,71 @@
+"""One dependency's policy stack: retry( breaker( timeout( attempt ) ) ).
+
+The breaker sees every attempt, so an open breaker also stops the retries of
+calls already in progress (fail fast, then the caller's fallback). Each layer
+is optional: a disabled policy is simply left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from refactored.core.resilience.breaker import CircuitBreaker
+from refactored.core.resilience.errors import BreakerOpen, CallFailed, TransientFailure
+from refactored.core.resilience.retry import RetryPolicy
+
+T = TypeVar("T")
+Observe = Callable[[str, float], None]  # (outcome, seconds)
+
+
+@dataclass
+class DependencyPolicy:
+    name: str
+    timeout_s: float | None = None
+    retry: RetryPolicy | None = None
+    breaker: CircuitBreaker | None = None
+    observe: Observe | None = None
+
+    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        async def guarded() -> T:
+            if self.breaker is None:
+                return await self._timed(attempt)
+            return await self.breaker.call(lambda: self._timed(attempt))
+
+        if self.retry is None:
+            return await guarded()
+        return await self.retry.call(guarded)
+
+    async def _timed(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            if self.timeout_s is None:
+                result = await attempt()
+            else:
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        result = await attempt()
+                except TimeoutError as exc:
+                    outcome = "timeout"
+                    raise TransientFailure(
+                        f"{self.name} timed out after {self.timeout_s:.2f}s"
+                    ) from exc
+            outcome = "success"
+            return result
+        except BreakerOpen:
+            outcome = "breaker_open"
+            raise
+        except TransientFailure as exc:
+            if outcome != "timeout":
+                outcome = "rate_limited" if exc.retry_after is not None else "transient_error"
+            raise
+        except CallFailed:
+            outcome = "failed"
+            raise
+        finally:
+            if self.observe is not None:
+                self.observe(outcome, time.perf_counter() - started)

@@ -1,0 +1,75 @@
+"""Bounded retries with tenacity: named transient errors only, capped by attempts and deadline.
+
+Backoff is exponential (2-4-8 s x TIME_SCALE) with jitter; a ``Retry-After`` from
+the dependency is honoured (the wait is at least that long). Retrying stops
+when the attempts are used up *or* the next wait would end after the request
+deadline. Cancellation is never retried (tenacity re-raises it untouched).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from refactored.core.resilience.deadline import remaining
+from refactored.core.resilience.errors import TransientFailure
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    attempts: int = 3
+    initial_s: float = 2.0
+    max_s: float = 8.0
+    jitter_s: float = 1.0
+
+    def backoff(self, attempt_number: int, rng: random.Random) -> float:
+        """Wait after attempt ``attempt_number`` (1-based): 2, 4, 8... capped, plus jitter."""
+        base = min(self.initial_s * 2 ** (attempt_number - 1), self.max_s)
+        return base + rng.uniform(0, self.jitter_s)
+
+
+@dataclass
+class RetryPolicy:
+    config: RetryConfig
+    sleep: Sleep = asyncio.sleep
+    rng: random.Random | None = None
+    on_retry: Callable[[], None] | None = None
+
+    def _wait(self, state: RetryCallState) -> float:
+        wait = self.config.backoff(state.attempt_number, self.rng or random.Random())
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientFailure) and exc.retry_after is not None:
+            wait = max(wait, exc.retry_after)
+        return wait
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self.config.attempts:
+            return True
+        left = remaining()
+        return left is not None and state.upcoming_sleep >= left
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        if self.on_retry is not None:
+            self.on_retry()
+
+    async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientFailure),
+            wait=self._wait,
+            stop=self._stop,
+            sleep=self.sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        async for try_ in retrying:
+            with try_:
+                return await attempt()
+        raise AssertionError("unreachable: tenacity re-raises the last error")

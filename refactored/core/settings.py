@@ -1,0 +1,160 @@
+"""Typed, validated settings (pydantic-settings), read from the environment.
+
+Every duration is a production value in seconds; :meth:`Settings.scaled`
+multiplies it by ``TIME_SCALE`` so CI can run the 3am incident in seconds.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me-in-production"
+SECRET_KEY_HELP = (
+    "SECRET_KEY must be changed in production!\n"
+    "Set a strong random key (at least 32 characters) in .env file.\n"
+    "Example: SECRET_KEY=$(openssl rand -hex 32)"
+)
+
+
+class Policy(StrEnum):
+    """The resilience policies; each can be switched off with RESILIENCE_DISABLE."""
+
+    TIMEOUTS = "timeouts"
+    RETRY = "retry"
+    BREAKER = "breaker"
+    FALLBACKS = "fallbacks"
+    RATE_LIMIT = "rate_limit"
+    POOL_LIMITS = "pool_limits"
+    JOB_BULKHEAD = "job_bulkhead"
+    OUTBOX = "outbox"
+
+
+VALID_POLICIES = ", ".join(p.value for p in Policy)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # conventions §2
+    database_url: str
+    llm_base_url: str
+    llm_api_key: str = "fake-key"
+    llm_model: str = "llama-3.1-8b-instant"
+    memory_api_url: str
+    memory_api_key: str = ""
+    amqp_url: str | None = None
+    alert_webhook_url: str | None = None
+    secret_key: str = DEFAULT_SECRET_KEY
+    env: Literal["development", "production"] = "development"
+    admin_token: str | None = None
+    time_scale: float = Field(1.0, gt=0)
+    nightly_scheduler_enabled: bool = True
+    log_level: str = "INFO"
+
+    # HTTP clients
+    http_ca_bundle: str | None = None  # a custom CA bundle; verification is never off
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    http_max_connections: int = 256
+
+    # timeouts (production seconds, scaled)
+    request_deadline_s: float = 55.0
+    llm_timeout_s: float = 15.0
+    memory_timeout_s: float = 10.0
+    connect_timeout_s: float = 3.0
+    db_statement_timeout_s: float = 10.0
+    db_connect_timeout_s: float = 5.0
+    health_db_timeout_s: float = 2.0
+    # DB pools (per worker process; see README for the sizing rationale)
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(5, ge=0)
+    db_pool_timeout: float = Field(2.0, gt=0)  # seconds to wait for a connection (scaled)
+    unbounded_pool_size: int = 200  # what pool_limits disabled means
+    job_db_pool_size: int = Field(2, ge=1)
+    job_concurrency: int = Field(4, ge=1)
+    job_batch_size: int = Field(100, ge=1)
+    storage_retry_after_s: int = 5
+    # retry
+    retry_attempts: int = Field(3, ge=1)
+    retry_initial_s: float = 2.0
+    retry_max_s: float = 8.0
+    retry_jitter_s: float = 1.0
+    # breaker
+    circuit_breaker_failure_threshold: int = Field(5, ge=1)
+    circuit_breaker_recovery_timeout: float = Field(60.0, gt=0)
+    # rate limits (the seed's names)
+    rate_limit_enabled: bool = True
+    rate_limit_default: str = "100/minute"
+    rate_limit_conversation_end: str = "100/minute"
+    rate_limit_activities_suggest: str = "60/minute"
+    rate_limit_health_check: str = "300/minute"
+    # outbox relay
+    outbox_poll_interval_s: float = 1.0
+    outbox_batch_size: int = 100
+    outbox_backlog_alert: int = 1000
+    # alerts and observability
+    alert_p2_window_s: float = 60.0
+    alert_timeout_s: float = 5.0
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    loop_lag_interval_s: float = 0.25
+    # nightly schedule: 03:00 UTC
+    nightly_hour_utc: int = Field(3, ge=0, le=23)
+
+    resilience_disable: Annotated[frozenset[Policy], NoDecode] = frozenset()
+
+    @field_validator("resilience_disable", mode="before")
+    @classmethod
+    def _parse_disabled(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = [n.strip() for n in value.split(",") if n.strip()]
+            unknown = [n for n in names if n not in Policy.__members__.values()]
+            if unknown:
+                raise ValueError(
+                    f"RESILIENCE_DISABLE: unknown policy {', '.join(unknown)}; "
+                    f"valid names: {VALID_POLICIES}"
+                )
+            return frozenset(Policy(n) for n in names)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_length(cls, value: str) -> str:
+        if value != DEFAULT_SECRET_KEY and len(value) < 32:
+            raise ValueError(f"SECRET_KEY is too short ({len(value)} chars). {SECRET_KEY_HELP}")
+        return value
+
+    @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEFAULT_SECRET_KEY:
+            raise ValueError(SECRET_KEY_HELP)
+        return self
+
+    def enabled(self, policy: Policy) -> bool:
+        return policy not in self.resilience_disable
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+    @property
+    def async_database_url(self) -> str:
+        url = self.database_url
+        for prefix in (
+            "postgresql+psycopg2://",
+            "postgresql+asyncpg://",
+            "postgres://",
+            "postgresql://",
+        ):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        raise ValueError(f"DATABASE_URL must start with postgresql://, got {url.split(':')[0]}")
+
+
+class ExplicitSettings(Settings):
+    """Settings from the given values only, never the environment (tests, embedding)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        return (init_settings,)

@@ -1,0 +1,340 @@
+"""SqlAlchemyFriendshipStore: the friendship repository and unit of work on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from opentelemetry import trace
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from refactored.application.events import ROUTING_KEY
+from refactored.application.ports import (
+    ConversationRecord,
+    DecayRule,
+    Friendship,
+    PendingRescore,
+)
+from refactored.domain.model import Level, TopicMetric
+from refactored.domain.scoring import INACTIVITY_BEFORE_DECAY
+from refactored.infrastructure.db.errors import storage_errors
+from refactored.infrastructure.db.tables import (
+    friendships,
+    outbox_events,
+    processed_conversations,
+    topic_metrics,
+)
+
+tracer = trace.get_tracer(__name__)
+
+
+async def _load_topics(
+    conn: AsyncConnection, user_id: str, agent_id: str
+) -> dict[str, TopicMetric]:
+    rows = await conn.execute(
+        sa.select(topic_metrics).where(
+            topic_metrics.c.user_id == user_id, topic_metrics.c.agent_id == agent_id
+        )
+    )
+    return {
+        r.topic: TopicMetric(r.topic, r.mentions, r.positive, r.negative, r.last_seen) for r in rows
+    }
+
+
+def _friendship(row: Any, topics: dict[str, TopicMetric]) -> Friendship:
+    return Friendship(
+        row.user_id,
+        row.agent_id,
+        row.score,
+        row.level,
+        row.last_interaction_at,
+        row.last_decay_date,
+        row.summary,
+        topics,
+    )
+
+
+async def _stored_response(conn: AsyncConnection, conversation_id: str) -> dict[str, Any] | None:
+    return await conn.scalar(
+        sa.select(processed_conversations.c.response).where(
+            processed_conversations.c.conversation_id == conversation_id
+        )
+    )  # type: ignore[no-any-return]
+
+
+class SqlAlchemyUnitOfWork:
+    """One open transaction on one pooled connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
+        return await _stored_response(self._conn, conversation_id)
+
+    async def lock_friendship(self, user_id: str, agent_id: str) -> Friendship:
+        await self._conn.execute(
+            insert(friendships)
+            .values(
+                user_id=user_id,
+                agent_id=agent_id,
+                score=0,
+                level=Level.STRANGER.value,
+            )
+            .on_conflict_do_nothing()
+        )
+        row = (
+            await self._conn.execute(
+                sa.select(friendships)
+                .where(
+                    friendships.c.user_id == user_id,
+                    friendships.c.agent_id == agent_id,
+                )
+                .with_for_update()
+            )
+        ).one()
+        return _friendship(row, await _load_topics(self._conn, user_id, agent_id))
+
+    async def save_friendship(self, f: Friendship, now: datetime) -> None:
+        await self._conn.execute(
+            sa.update(friendships)
+            .where(
+                friendships.c.user_id == f.user_id,
+                friendships.c.agent_id == f.agent_id,
+            )
+            .values(
+                score=f.score,
+                level=f.level,
+                last_interaction_at=f.last_interaction_at,
+                updated_at=now,
+            )
+        )
+
+    async def save_topic_metrics(
+        self, user_id: str, agent_id: str, metrics: Sequence[TopicMetric]
+    ) -> None:
+        if not metrics:
+            return
+        stmt = insert(topic_metrics).values(
+            [
+                {
+                    "user_id": user_id,
+                    "agent_id": agent_id,
+                    "topic": m.topic,
+                    "mentions": m.mentions,
+                    "positive": m.positive,
+                    "negative": m.negative,
+                    "last_seen": m.last_seen,
+                }
+                for m in metrics
+            ]
+        )
+        await self._conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id", "agent_id", "topic"],
+                set_={
+                    c: stmt.excluded[c] for c in ("mentions", "positive", "negative", "last_seen")
+                },
+            )
+        )
+
+    async def add_conversation(self, r: ConversationRecord) -> None:
+        await self._conn.execute(
+            sa.insert(processed_conversations).values(
+                conversation_id=r.conversation_id,
+                user_id=r.user_id,
+                agent_id=r.agent_id,
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+                score_delta=r.score_delta,
+                analysis=r.analysis,
+                degraded=r.degraded,
+                response=r.response,
+                rescore_status="pending" if r.rescore_input is not None else None,
+                rescore_input=r.rescore_input,
+            )
+        )
+
+    async def add_event(self, event: dict[str, Any]) -> None:
+        await self._conn.execute(
+            sa.insert(outbox_events).values(
+                id=uuid.UUID(event["event_id"]),
+                event_type=event["event_type"],
+                routing_key=ROUTING_KEY,
+                payload=event,
+                attempts=0,
+            )
+        )
+
+    async def mark_rescored(
+        self, conversation_id: str, correction: int, analysis: dict[str, Any], now: datetime
+    ) -> bool:
+        pc = processed_conversations
+        result = await self._conn.execute(
+            sa.update(pc)
+            .where(
+                pc.c.conversation_id == conversation_id,
+                pc.c.rescore_status == "pending",
+            )
+            .values(
+                rescore_status="done",
+                score_correction=correction,
+                rescored_at=now,
+                rescore_input=pc.c.rescore_input.op("||")(
+                    sa.cast({"corrected_analysis": analysis}, pc.c.rescore_input.type)
+                ),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def save_summary(self, user_id: str, agent_id: str, summary: str, now: datetime) -> None:
+        await self._conn.execute(
+            sa.update(friendships)
+            .where(
+                friendships.c.user_id == user_id,
+                friendships.c.agent_id == agent_id,
+            )
+            .values(summary=summary, summary_updated_at=now)
+        )
+
+    async def commit(self) -> None:
+        await self._conn.commit()
+
+
+class SqlAlchemyFriendshipStore:
+    """Repository + unit-of-work factory on one engine (request pool or job pool)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
+        with tracer.start_as_current_span("db.transaction"), storage_errors():
+            async with self._engine.connect() as conn:
+                await conn.begin()
+                try:
+                    yield SqlAlchemyUnitOfWork(conn)
+                finally:
+                    if conn.in_transaction():
+                        with suppress(Exception):  # the connection may be the thing that broke
+                            await conn.rollback()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with tracer.start_as_current_span("db.read"), storage_errors():
+            async with self._engine.connect() as conn:
+                yield conn
+
+    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
+        async with self._read() as conn:
+            return await _stored_response(conn, conversation_id)
+
+    async def get_friendship(self, user_id: str, agent_id: str) -> Friendship | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(friendships).where(
+                        friendships.c.user_id == user_id,
+                        friendships.c.agent_id == agent_id,
+                    )
+                )
+            ).one_or_none()
+            if row is None:
+                return None
+            return _friendship(row, await _load_topics(conn, user_id, agent_id))
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def decay_batch(self, now: datetime, batch_size: int, rule: DecayRule) -> int:
+        today = now.astimezone(UTC).date()
+        async with self.transaction() as uow:
+            conn = uow._conn
+            rows = (
+                await conn.execute(
+                    sa.select(friendships.c.user_id, friendships.c.agent_id, friendships.c.score)
+                    .where(
+                        friendships.c.last_interaction_at <= now - INACTIVITY_BEFORE_DECAY,
+                        friendships.c.last_decay_date.is_distinct_from(today),
+                    )
+                    .order_by(friendships.c.user_id, friendships.c.agent_id)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                outcome = rule(row.score, now)
+                await conn.execute(
+                    sa.update(friendships)
+                    .where(
+                        friendships.c.user_id == row.user_id,
+                        friendships.c.agent_id == row.agent_id,
+                    )
+                    .values(
+                        score=outcome.score,
+                        level=outcome.level,
+                        last_decay_date=outcome.decay_date,
+                        updated_at=now,
+                    )
+                )
+            await uow.commit()
+            return len(rows)
+
+    async def active_since(self, since: datetime) -> list[Friendship]:
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(friendships)
+                    .where(
+                        friendships.c.last_interaction_at >= since,
+                    )
+                    .order_by(friendships.c.user_id, friendships.c.agent_id)
+                )
+            ).all()
+            topics = (
+                await conn.execute(
+                    sa.select(topic_metrics)
+                    .join(
+                        friendships,
+                        sa.and_(
+                            topic_metrics.c.user_id == friendships.c.user_id,
+                            topic_metrics.c.agent_id == friendships.c.agent_id,
+                        ),
+                    )
+                    .where(friendships.c.last_interaction_at >= since)
+                )
+            ).all()
+        by_key: dict[tuple[str, str], dict[str, TopicMetric]] = {}
+        for t in topics:
+            by_key.setdefault((t.user_id, t.agent_id), {})[t.topic] = TopicMetric(
+                t.topic, t.mentions, t.positive, t.negative, t.last_seen
+            )
+        return [_friendship(r, by_key.get((r.user_id, r.agent_id), {})) for r in rows]
+
+    async def pending_rescores(self, limit: int) -> list[PendingRescore]:
+        pc = processed_conversations
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(pc)
+                    .where(pc.c.rescore_status == "pending")
+                    .order_by(pc.c.processed_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            PendingRescore(
+                r.conversation_id,
+                r.user_id,
+                r.agent_id,
+                r.score_delta,
+                list(r.degraded),
+                r.rescore_input,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,46 @@
+"""HttpxMemoryStore: the Mem0-style Memory API behind the MemoryStore port."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+from opentelemetry import trace
+
+from refactored.application.errors import MemoryUnavailable
+from refactored.application.ports import Message
+from refactored.core.resilience.errors import CallFailed
+from refactored.core.resilience.policy import DependencyPolicy
+from refactored.infrastructure.http.responses import json_body, send
+
+tracer = trace.get_tracer(__name__)
+
+
+class HttpxMemoryStore:
+    def __init__(self, client: httpx.AsyncClient, api_key: str, policy: DependencyPolicy) -> None:
+        self._client = client
+        self._headers = {"Authorization": f"Token {api_key}"} if api_key else {}
+        self._policy = policy
+
+    async def add(self, user_id: str, agent_id: str, messages: Sequence[Message]) -> int:
+        body = {
+            "user_id": user_id,
+            "agent_id": agent_id,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
+
+        async def attempt() -> int:
+            with tracer.start_as_current_span("memory.add"):
+                response = await send(
+                    lambda: self._client.post("v1/memories/", json=body, headers=self._headers),
+                    "memory",
+                )
+                results = json_body(response, "memory").get("results")
+                if not isinstance(results, list):
+                    raise CallFailed("memory answer has no results list")
+                return len(results)
+
+        try:
+            return await self._policy.call(attempt)
+        except (CallFailed, AttributeError) as exc:
+            raise MemoryUnavailable(f"Memory API: {exc}") from exc

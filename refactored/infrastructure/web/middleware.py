@@ -1,0 +1,141 @@
+"""Pure ASGI middlewares: request id + metrics, body size limit, whole-request deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from refactored.core.resilience.deadline import request_deadline
+from refactored.infrastructure.observability.logging import request_id_var
+from refactored.infrastructure.observability.metrics import http_request_duration
+
+MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE = f"request body exceeds {MAX_BODY_BYTES} bytes"
+# Probes and scrapes must answer even when a request would be past its deadline.
+NO_DEADLINE_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class ObservabilityMiddleware:
+    """Request id (X-Request-ID in and out) and http_request_duration_seconds by route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            http_request_duration.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over 1 MiB: on Content-Length, and on the stream for chunked bodies."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await send_json(send, 413, {"detail": TOO_LARGE})
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, TOO_LARGE)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class DeadlineMiddleware:
+    """Answer 504 ``deadline_exceeded`` ourselves before the load balancer gives up.
+
+    The deadline is also published to the retry policy (a backoff never sleeps past it).
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float | None) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.seconds is None or scope["path"] in NO_DEADLINE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        timeout = asyncio.timeout(self.seconds)
+        try:
+            with request_deadline(self.seconds):
+                async with timeout:
+                    await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            if not timeout.expired() or started:
+                raise
+            await send_json(
+                send,
+                504,
+                {
+                    "detail": f"request deadline of {self.seconds:.2f}s exceeded",
+                    "error": "deadline_exceeded",
+                },
+            )

@@ -1,0 +1,332 @@
+"""The composition root: ``create_app(settings, overrides)`` wires every adapter.
+
+No I/O at import time: engines, HTTP clients and the broker connection are
+created in the FastAPI lifespan. Tests substitute any adapter through
+:class:`Overrides`; the harness runs ``gunicorn 'refactored.main:create_app()'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from slowapi.errors import RateLimitExceeded
+
+from refactored.application.ports import (
+    AlertSink,
+    Clock,
+    ConversationAnalyzer,
+    EventPublisher,
+    MemoryStore,
+    NightlyStore,
+)
+from refactored.application.use_cases.end_conversation import EndConversation
+from refactored.application.use_cases.get_friendship import GetFriendship
+from refactored.application.use_cases.nightly_job import NightlyJob
+from refactored.application.use_cases.suggest_activities import SuggestActivities
+from refactored.core.resilience.breaker import CircuitBreaker
+from refactored.core.resilience.policy import DependencyPolicy
+from refactored.core.resilience.retry import RetryConfig, RetryPolicy, Sleep
+from refactored.core.settings import Policy, Settings
+from refactored.infrastructure.container import Container
+from refactored.infrastructure.db.engine import PoolConfig, build_engine
+from refactored.infrastructure.db.store import SqlAlchemyFriendshipStore
+from refactored.infrastructure.http.clients import build_client
+from refactored.infrastructure.http.llm import HttpxLlmAnalyzer
+from refactored.infrastructure.http.memory import HttpxMemoryStore
+from refactored.infrastructure.messaging.outbox import OutboxRelay
+from refactored.infrastructure.messaging.publisher import AioPikaEventPublisher
+from refactored.infrastructure.observability import metrics
+from refactored.infrastructure.observability.alerts import GoogleChatAlertSink
+from refactored.infrastructure.observability.logging import configure_logging
+from refactored.infrastructure.observability.loop_lag import monitor_loop_lag
+from refactored.infrastructure.observability.tracing import configure_tracing
+from refactored.infrastructure.scheduler import run_daily
+from refactored.infrastructure.web.errors import install_error_handlers
+from refactored.infrastructure.web.limiter import build_limiter, rate_limit_handler
+from refactored.infrastructure.web.middleware import (
+    BodySizeLimitMiddleware,
+    DeadlineMiddleware,
+    ObservabilityMiddleware,
+)
+from refactored.infrastructure.web.routes import build_router
+
+log = logging.getLogger("refactored.main")
+UNBOUNDED_POOL_TIMEOUT_S = 300.0  # pool_limits disabled: wait "forever" like legacy
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Overrides:
+    """Adapters a test (or another deployment) substitutes for the real ones."""
+
+    analyzer: ConversationAnalyzer | None = None
+    memory: MemoryStore | None = None
+    store: NightlyStore | None = None
+    job_store: NightlyStore | None = None
+    publisher: EventPublisher | None = None
+    alerts: AlertSink | None = None
+    clock: Clock | None = None
+    retry_sleep: Sleep | None = None
+    background_tasks: bool = True
+
+
+def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> FastAPI:
+    settings = settings or Settings()  # type: ignore[call-arg]  # read from the environment
+    overrides = overrides or Overrides()
+    configure_logging(settings.log_level)
+    configure_tracing(settings.otel_exporter)
+    limiter = build_limiter(
+        settings.rate_limit_enabled and settings.enabled(Policy.RATE_LIMIT),
+        settings.rate_limit_default,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.container, tasks = await _wire(settings, overrides, stack)
+            running = (
+                [asyncio.create_task(t) for t in tasks]
+                if overrides.background_tasks
+                else [_close(t) for t in tasks]
+            )
+            try:
+                yield
+            finally:
+                for task in running:
+                    if task is not None:
+                        task.cancel()
+                for task in running:
+                    if task is not None:
+                        with suppress(asyncio.CancelledError, Exception):
+                            await task
+
+    app = FastAPI(title="context service (refactored)", lifespan=lifespan)
+    app.state.limiter = limiter
+    app.state.settings = settings
+    app.add_exception_handler(RateLimitExceeded, rate_limit_handler(limiter))
+    install_error_handlers(app)
+    timeouts = settings.enabled(Policy.TIMEOUTS)
+    app.add_middleware(
+        DeadlineMiddleware,
+        seconds=settings.scaled(settings.request_deadline_s) if timeouts else None,
+    )
+    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
+    app.include_router(build_router(settings, limiter))
+    return app
+
+
+def _close(coro: Coroutine[Any, Any, Any]) -> None:
+    coro.close()  # background tasks off (tests): never started
+
+
+def _breaker(settings: Settings, name: str, alerts: AlertSink) -> CircuitBreaker:
+    def on_transition(dependency: str, old: str, new: str) -> None:
+        log.warning(
+            "circuit breaker transition",
+            extra={"dependency": dependency, "from_state": old, "to_state": new},
+        )
+        metrics.breaker_transitions.labels(dependency, old, new).inc()
+        metrics.breaker_state.labels(dependency).set(metrics.BREAKER_STATE_VALUES[new])
+        if new == "open":
+            alerts.alert(
+                "P0",
+                f"Circuit breaker open: {dependency}",
+                f"{dependency} failed {settings.circuit_breaker_failure_threshold} "
+                "times; failing fast and using fallbacks",
+            )
+
+    metrics.breaker_state.labels(name).set(0)
+    return CircuitBreaker(
+        name,
+        settings.circuit_breaker_failure_threshold,
+        settings.scaled(settings.circuit_breaker_recovery_timeout),
+        on_transition,
+    )
+
+
+def _policy(
+    settings: Settings,
+    name: str,
+    timeout_s: float,
+    alerts: AlertSink,
+    breaker: CircuitBreaker | None,
+    sleep: Sleep | None,
+) -> DependencyPolicy:
+    retry = None
+    if settings.enabled(Policy.RETRY):
+        config = RetryConfig(
+            settings.retry_attempts,
+            settings.scaled(settings.retry_initial_s),
+            settings.scaled(settings.retry_max_s),
+            settings.scaled(settings.retry_jitter_s),
+        )
+        retry = RetryPolicy(
+            config, sleep=sleep or asyncio.sleep, on_retry=metrics.retry_attempts.labels(name).inc
+        )
+
+    def observe(outcome: str, seconds: float) -> None:
+        metrics.dependency_call_duration.labels(name, outcome).observe(seconds)
+        if outcome == "rate_limited":
+            alerts.alert("P1", f"Rate limited by {name} (429)", f"{name} answered 429")
+
+    return DependencyPolicy(
+        name=name,
+        timeout_s=settings.scaled(timeout_s) if settings.enabled(Policy.TIMEOUTS) else None,
+        retry=retry,
+        breaker=breaker,
+        observe=observe,
+    )
+
+
+def _pool(settings: Settings, *, job: bool) -> PoolConfig:
+    timeouts = settings.enabled(Policy.TIMEOUTS)
+    statement = settings.scaled(settings.db_statement_timeout_s) if timeouts else None
+    connect = settings.scaled(settings.db_connect_timeout_s) if timeouts else None
+    if job:
+        return PoolConfig(settings.job_db_pool_size, 0, settings.scaled(30.0), statement, connect)
+    if settings.enabled(Policy.POOL_LIMITS):
+        return PoolConfig(
+            settings.db_pool_size,
+            settings.db_max_overflow,
+            settings.scaled(settings.db_pool_timeout),
+            statement,
+            connect,
+        )
+    return PoolConfig(settings.unbounded_pool_size, 0, UNBOUNDED_POOL_TIMEOUT_S, statement, connect)
+
+
+async def _wire(
+    settings: Settings, o: Overrides, stack: AsyncExitStack
+) -> tuple[Container, list[Coroutine[Any, Any, Any]]]:
+    """Build every adapter; return the container and the background tasks to run."""
+    s = settings
+    timeouts = s.enabled(Policy.TIMEOUTS)
+    tasks: list[Coroutine[Any, Any, Any]] = [monitor_loop_lag(s.loop_lag_interval_s)]
+
+    def client(base_url: str, timeout_s: float | None) -> Any:
+        c = build_client(
+            base_url,
+            timeout_s=s.scaled(timeout_s) if timeouts and timeout_s else None,
+            connect_timeout_s=s.scaled(s.connect_timeout_s) if timeouts else None,
+            max_connections=s.http_max_connections,
+            transport=s.http_transport,
+            ca_bundle=s.http_ca_bundle,
+        )
+        stack.push_async_callback(c.aclose)
+        return c
+
+    alerts = o.alerts
+    if alerts is None:
+        sink = GoogleChatAlertSink(
+            client("http://alerts.invalid", s.alert_timeout_s) if s.alert_webhook_url else None,
+            s.alert_webhook_url,
+            s.scaled(s.alert_p2_window_s),
+        )
+        stack.push_async_callback(sink.aclose)
+        tasks.append(sink.run_p2_flusher())
+        alerts = sink
+
+    breakers: dict[str, CircuitBreaker] = {}
+    if s.enabled(Policy.BREAKER):
+        breakers = {name: _breaker(s, name, alerts) for name in ("llm", "memory")}
+    analyzer = o.analyzer or HttpxLlmAnalyzer(
+        client(s.llm_base_url, s.llm_timeout_s),
+        s.llm_model,
+        s.llm_api_key,
+        _policy(s, "llm", s.llm_timeout_s, alerts, breakers.get("llm"), o.retry_sleep),
+    )
+    memory = o.memory or HttpxMemoryStore(
+        client(s.memory_api_url, s.memory_timeout_s),
+        s.memory_api_key,
+        _policy(s, "memory", s.memory_timeout_s, alerts, breakers.get("memory"), o.retry_sleep),
+    )
+
+    store = o.store
+    engine = None
+    if store is None:
+        engine = build_engine(s.async_database_url, _pool(s, job=False), "refactored")
+        stack.push_async_callback(engine.dispose)
+        store = SqlAlchemyFriendshipStore(engine)
+    job_store = o.job_store
+    if job_store is None:
+        if s.enabled(Policy.JOB_BULKHEAD) and engine is not None:
+            job_engine = build_engine(s.async_database_url, _pool(s, job=True), "refactored-job")
+            stack.push_async_callback(job_engine.dispose)
+            job_store = SqlAlchemyFriendshipStore(job_engine)
+        else:
+            job_store = store
+
+    publisher = o.publisher
+    if publisher is None and s.amqp_url:
+        amqp = AioPikaEventPublisher(s.amqp_url, s.scaled(10.0) if timeouts else 60.0)
+        stack.push_async_callback(amqp.aclose)
+        publisher = amqp
+    outbox = s.enabled(Policy.OUTBOX)
+    if outbox and engine is not None:
+        relay = OutboxRelay(
+            engine,
+            publisher,
+            batch_size=s.outbox_batch_size,
+            poll_interval_s=max(0.05, s.scaled(s.outbox_poll_interval_s)),
+            backlog_alert=s.outbox_backlog_alert,
+            alerts=alerts,
+        )
+        tasks.append(relay.run())
+
+    clock = o.clock or SystemClock()
+    fallbacks = s.enabled(Policy.FALLBACKS)
+    on_fallback = _fallback_hook(alerts)
+    nightly = NightlyJob(
+        job_store,
+        analyzer,
+        clock,
+        bulkhead=s.enabled(Policy.JOB_BULKHEAD),
+        concurrency=s.job_concurrency,
+        batch_size=s.job_batch_size,
+        outbox=outbox,
+        publisher=publisher,
+    )
+    if s.nightly_scheduler_enabled:
+        tasks.append(run_daily(nightly, s.nightly_hour_utc, s.time_scale))
+    container = Container(
+        settings=s,
+        store=store,
+        end_conversation=EndConversation(
+            store,
+            analyzer,
+            memory,
+            clock,
+            fallbacks=fallbacks,
+            outbox=outbox,
+            publisher=publisher,
+            on_fallback=on_fallback,
+        ),
+        suggest_activities=SuggestActivities(
+            store, analyzer, fallbacks=fallbacks, on_fallback=on_fallback
+        ),
+        get_friendship=GetFriendship(store),
+        nightly_job=nightly,
+        alerts=alerts,
+        breakers=breakers,
+    )
+    return container, tasks
+
+
+def _fallback_hook(alerts: AlertSink) -> Callable[[str], None]:
+    def on_fallback(field: str) -> None:
+        metrics.fallbacks.labels(field).inc()
+        alerts.alert("P2", f"Fallback used: {field}", f"the {field} fallback value was used")
+
+    return on_fallback
