@@ -1,0 +1,187 @@
+"""The resilience checklist (``resilience-checklist.toml``), parsed and validated with pydantic.
+
+The seed's "checklist before deploy" made executable: one item per fix, each
+naming its evidence. Three kinds of evidence:
+
+- ``static``: a named check of the target's code (``harness.evidence.static``);
+- ``config``: a named check of the target's effective settings (``harness.evidence.config``);
+- ``dynamic``: named expectations of a scenario in the newest chaos or load run.
+
+Every error names the file and the item so the user knows what to fix.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CHECKLIST = Path("resilience-checklist.toml")
+ALL_RESILIENCE: Final = "all"  # dynamic evidence: every resilience expectation of the scenario
+
+
+class ChecklistError(ValueError):
+    """The checklist file is missing, not TOML, or does not describe a valid checklist."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StaticEvidence(_Strict):
+    kind: Literal["static"]
+    check: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("check")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from harness.evidence import STATIC_CHECKS
+
+        return _known_name("static", name, STATIC_CHECKS)
+
+    def label(self) -> str:
+        return f"static:{self.check}"
+
+
+class ConfigEvidence(_Strict):
+    kind: Literal["config"]
+    check: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("check")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from harness.evidence import CONFIG_CHECKS
+
+        return _known_name("config", name, CONFIG_CHECKS)
+
+    def label(self) -> str:
+        return f"config:{self.check}"
+
+
+class DynamicEvidence(_Strict):
+    """Expectations of one scenario in the newest run of ``run`` kind.
+
+    ``expectations`` are the target-independent names the scenario evaluates on
+    both targets (conventions §13), or ``"all"`` for every resilience expectation.
+    They are checked against the results at gate time (the scenarios own them).
+    """
+
+    kind: Literal["dynamic"]
+    run: Literal["chaos", "load"]
+    scenario: Annotated[str, Field(min_length=1)]
+    expectations: list[Annotated[str, Field(min_length=1)]] | Literal["all"] = ALL_RESILIENCE
+
+    @field_validator("expectations")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError('name at least one expectation, or "all"')
+        return value
+
+    def label(self) -> str:
+        names = "all" if self.expectations == ALL_RESILIENCE else ",".join(self.expectations)
+        return f"{self.run}:{self.scenario}[{names}]"
+
+
+Evidence = Annotated[StaticEvidence | ConfigEvidence | DynamicEvidence, Field(discriminator="kind")]
+
+
+class Item(_Strict):
+    id: Annotated[str, Field(min_length=1)]
+    title: Annotated[str, Field(min_length=1)]
+    why: Annotated[str, Field(min_length=1)]
+    evidence: Annotated[list[Evidence], Field(min_length=1)]
+
+
+class TargetSpec(_Strict):
+    """How the gate finds a target's code and settings (so users can point it at theirs)."""
+
+    package: str  # directory of the package, relative to the repository root
+    app_factory: str  # "module:function" returning the ASGI app; reads the environment
+    settings: str | None = None  # "module:Class" of its settings (pydantic-settings or plain)
+    # logical name -> attribute of the settings object (absent: the target has no such setting)
+    settings_fields: dict[str, str] = Field(default_factory=dict)
+    # logical name -> value fixed in code rather than in settings (e.g. a library default)
+    settings_values: dict[str, float] = Field(default_factory=dict)
+    # environment needed to build the settings without a deployment (placeholders, no I/O)
+    probe_env: dict[str, str] = Field(default_factory=dict)
+
+
+class Deployment(_Strict):
+    """Production numbers of what runs around the app; the gate scales them by TIME_SCALE."""
+
+    lb_timeout_s: float = Field(default=60.0, gt=0)
+    gunicorn_timeout_s: float = Field(default=55.0, gt=0)
+    workers: int = Field(default=2, ge=1)
+
+
+class Checklist(_Strict):
+    version: Literal[1] = 1
+    deployment: Deployment = Deployment()
+    targets: dict[str, TargetSpec]
+    items: Annotated[list[Item], Field(min_length=1)]
+
+    @field_validator("items")
+    @classmethod
+    def _unique_ids(cls, items: list[Item]) -> list[Item]:
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                raise ValueError(f"item id {item.id!r} appears twice")
+            seen.add(item.id)
+        return items
+
+    def target(self, name: str) -> TargetSpec:
+        try:
+            return self.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.targets))
+            raise ChecklistError(f"unknown target {name!r}; the checklist knows: {known}") from None
+
+
+def _known_name(kind: str, name: str, table: dict[str, Any]) -> str:
+    if name not in table:
+        raise ValueError(f"unknown {kind} check {name!r}; known: {', '.join(sorted(table))}")
+    return name
+
+
+def load_checklist(path: Path = DEFAULT_CHECKLIST) -> Checklist:
+    """Read and validate a checklist file; every problem is a :class:`ChecklistError`."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ChecklistError(f"cannot read checklist {path}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ChecklistError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Checklist.model_validate(data)
+    except ValidationError as exc:
+        raise ChecklistError(_explain(path, data, exc)) from exc
+
+
+def _explain(path: Path, data: dict[str, Any], exc: ValidationError) -> str:
+    """One line per problem, naming the item by its id: ``items[1] (R2) evidence[0]: ...``."""
+    lines = [f"{path}: invalid checklist ({exc.error_count()} problem(s)):"]
+    raw_items = data.get("items")
+    items: list[Any] = raw_items if isinstance(raw_items, list) else []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        where: list[str] = []
+        for i, part in enumerate(loc):
+            if isinstance(part, int) and i > 0:
+                where[-1] = f"{where[-1]}[{part}]"
+                if loc[i - 1] == "items" and part < len(items) and isinstance(items[part], dict):
+                    where[-1] += f" (id {items[part].get('id', '?')!r})"
+            elif part in {"static", "config", "dynamic"}:
+                continue  # pydantic's union tag: already implied by `kind`
+            else:
+                where.append(str(part))
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {'.'.join(where) or '(top level)'}: {message}")
+    return "\n".join(lines)

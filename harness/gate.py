@@ -1,0 +1,226 @@
+"""The deploy gate: judge one target against the resilience checklist, item by item.
+
+``run_gate`` gathers every item's evidence; ``write_outputs`` writes
+``reports/gate/<target>-junit.xml`` (one testcase per item, for the CI's test UI)
+and ``<target>-verdict.json``; ``render`` prints the table. An item passes when
+all its evidence passes; the gate passes when every item does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.checklist import Checklist, ConfigEvidence, DynamicEvidence, Item, StaticEvidence
+from harness.evidence import CONFIG_CHECKS, STATIC_CHECKS
+from harness.evidence.base import EvidenceError, GateContext, Outcome
+from harness.evidence.dynamic import dynamic_check
+
+DEFAULT_MAX_AGE_HOURS = 24.0
+
+
+@dataclass
+class EvidenceResult:
+    label: str
+    kind: str
+    outcome: Outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "passed": self.outcome.passed,
+            "observed": self.outcome.observed,
+            "details": self.outcome.details,
+            "stale": self.outcome.stale,
+        }
+
+
+@dataclass
+class ItemResult:
+    item: Item
+    evidence: list[EvidenceResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(e.outcome.passed for e in self.evidence)
+
+    def failure_lines(self) -> list[str]:
+        lines = []
+        for result in self.evidence:
+            if not result.outcome.passed:
+                lines.append(f"{result.label}: {result.outcome.observed}")
+                lines += [f"    {d}" for d in result.outcome.details]
+        return lines
+
+
+@dataclass
+class GateReport:
+    target: str
+    checklist_path: str
+    created_at: str
+    head_commit: str | None
+    items: list[ItemResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(i.passed for i in self.items)
+
+    @property
+    def failed_items(self) -> list[ItemResult]:
+        return [i for i in self.items if not i.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "passed": self.passed,
+            "verdict": "pass" if self.passed else "fail",
+            "created_at": self.created_at,
+            "head_commit": self.head_commit,
+            "checklist": self.checklist_path,
+            "failed_items": [i.item.id for i in self.failed_items],
+            "items": [
+                {
+                    "id": i.item.id,
+                    "title": i.item.title,
+                    "why": i.item.why,
+                    "passed": i.passed,
+                    "evidence": [e.to_dict() for e in i.evidence],
+                }
+                for i in self.items
+            ],
+        }
+
+
+def head_commit(repo_root: Path) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_root, capture_output=True, text=True,
+            timeout=10, check=False,
+        )  # fmt: skip
+    except OSError:
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def run_gate(
+    checklist: Checklist,
+    target: str,
+    *,
+    checklist_path: Path,
+    repo_root: Path,
+    reports_dir: Path,
+    max_age_hours: float = DEFAULT_MAX_AGE_HOURS,
+    env: dict[str, str] | None = None,
+    now: datetime | None = None,
+    commit: str | None = None,
+) -> GateReport:
+    env = dict(os.environ if env is None else env)
+    context = GateContext(
+        repo_root=repo_root,
+        target=target,
+        spec=checklist.target(target),
+        checklist=checklist,
+        reports_dir=reports_dir,
+        max_age_hours=max_age_hours,
+        now=now or datetime.now(UTC),
+        head_commit=commit if commit is not None else head_commit(repo_root),
+        time_scale=float(env.get("TIME_SCALE", "1.0") or 1.0),
+        env=env,
+    )
+    report = GateReport(target, str(checklist_path), context.now.isoformat(), context.head_commit)
+    for item in checklist.items:
+        results = [_evaluate(evidence, context) for evidence in item.evidence]
+        report.items.append(ItemResult(item, results))
+    return report
+
+
+def _evaluate(
+    evidence: StaticEvidence | ConfigEvidence | DynamicEvidence, context: GateContext
+) -> EvidenceResult:
+    try:
+        if isinstance(evidence, StaticEvidence):
+            outcome = STATIC_CHECKS[evidence.check](evidence, context)
+        elif isinstance(evidence, ConfigEvidence):
+            outcome = CONFIG_CHECKS[evidence.check](evidence, context)
+        else:
+            outcome = dynamic_check(evidence, context)
+    except EvidenceError as exc:
+        outcome = Outcome.fail(f"error: {exc}")
+    return EvidenceResult(evidence.label(), evidence.kind, outcome)
+
+
+def write_outputs(report: GateReport, out_dir: Path) -> tuple[Path, Path]:
+    """``<target>-junit.xml`` and ``<target>-verdict.json`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    junit = out_dir / f"{report.target}-junit.xml"
+    verdict = out_dir / f"{report.target}-verdict.json"
+    junit.write_bytes(junit_xml(report))
+    verdict.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return junit, verdict
+
+
+def junit_xml(report: GateReport) -> bytes:
+    """One testcase per checklist item; the failure message is the item's ``why``."""
+    failures = len(report.failed_items)
+    suites = ET.Element("testsuites", name="resilience-gate", tests=str(len(report.items)),
+                        failures=str(failures))  # fmt: skip
+    suite = ET.SubElement(
+        suites, "testsuite", name=f"resilience-gate.{report.target}",
+        tests=str(len(report.items)), failures=str(failures), errors="0", skipped="0",
+        timestamp=report.created_at,
+    )  # fmt: skip
+    for result in report.items:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"gate.{report.target}",
+            name=f"{result.item.id} {result.item.title}",
+        )  # fmt: skip
+        if not result.passed:
+            failure = ET.SubElement(case, "failure", message=result.item.why, type="GateFailure")
+            failure.text = "\n".join(result.failure_lines())
+        out = ET.SubElement(case, "system-out")
+        out.text = "\n".join(f"{e.label}: {e.outcome.observed}" for e in result.evidence)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def render(report: GateReport, console: Console) -> None:
+    table = Table(title=f"Resilience gate: {report.target}", show_lines=True)
+    table.add_column("item", no_wrap=False, max_width=34)
+    table.add_column("evidence", max_width=44)
+    table.add_column("observed")
+    table.add_column("verdict", justify="center")
+    for result in report.items:
+        for i, evidence in enumerate(result.evidence):
+            head = f"[bold]{result.item.id}[/] {escape(result.item.title)}" if i == 0 else ""
+            verdict = _verdict_cell(evidence.outcome)
+            table.add_row(head, escape(evidence.label), escape(evidence.outcome.observed), verdict)
+    console.print(table)
+    failed = report.failed_items
+    if not failed:
+        console.print(f"[bold green]GATE PASSED[/]: {len(report.items)}/{len(report.items)} "
+                      f"items pass on {report.target}")  # fmt: skip
+        return
+    console.print(f"[bold red]GATE FAILED[/] on {report.target}: {len(failed)} of "
+                  f"{len(report.items)} items fail")  # fmt: skip
+    for result in failed:
+        console.print(f"[red]FAIL {result.item.id}[/] {escape(result.item.title)}: "
+                      f"{escape(result.item.why)}")  # fmt: skip
+        for line in result.failure_lines():
+            console.print(f"    {line}", markup=False, highlight=False)
+
+
+def _verdict_cell(outcome: Outcome) -> str:
+    if outcome.passed:
+        return "[green]pass[/]"
+    return "[yellow]stale[/]" if outcome.stale else "[red]FAIL[/]"

@@ -1,0 +1,205 @@
+"""Dynamic evidence from synthetic results, the gate's outputs (JUnit, JSON) and exit codes."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.checklist import Checklist, load_checklist
+from harness.cli import app
+from harness.gate import GateReport, run_gate, write_outputs
+from tests.unit.report.synthetic import NOW, both, run, scenario, write
+
+pytestmark = pytest.mark.unit
+
+CHECKLIST = """
+version = 1
+[targets.legacy]
+package = "legacy"
+app_factory = "legacy.main:create_app"
+[targets.refactored]
+package = "refactored"
+app_factory = "refactored.main:create_app"
+
+[[items]]
+id = "R4"
+title = "Circuit breaker"
+why = "fail fast when the LLM is down"
+evidence = [{ kind = "dynamic", run = "chaos", scenario = "llm_down" }]
+
+[[items]]
+id = "H1"
+title = "No blocking I/O"
+why = "a sync call freezes the loop"
+evidence = [{ kind = "dynamic", run = "load", scenario = "three_am", expectations = ["no_504"] }]
+"""
+
+
+@pytest.fixture
+def checklist_path(tmp_path: Path) -> Path:
+    path = tmp_path / "checklist.toml"
+    path.write_text(CHECKLIST)
+    return path
+
+
+def gate(checklist_path: Path, reports: Path, target: str, **kw: object) -> GateReport:
+    checklist: Checklist = load_checklist(checklist_path)
+    return run_gate(
+        checklist, target, checklist_path=checklist_path, repo_root=reports.parent,
+        reports_dir=reports, env={}, now=NOW + timedelta(hours=1), commit="abc123", **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def good_runs(reports: Path) -> None:
+    write(reports, run("chaos", both("llm_down")))
+    write(reports, run("load", both("three_am", kind="load")))
+
+
+def test_missing_results_fail_with_the_command_to_run(tmp_path: Path, checklist_path: Path) -> None:
+    report = gate(checklist_path, tmp_path / "reports", "refactored")
+    assert not report.passed
+    observed = [i.evidence[0].outcome.observed for i in report.items]
+    assert observed == [
+        "no chaos results: run make chaos first",
+        "no load results: run make load SCENARIO=three_am first",
+    ]
+
+
+def test_refactored_passes_and_legacy_fails_item_by_item(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    good_runs(reports)
+    refactored = gate(checklist_path, reports, "refactored")
+    assert refactored.passed, [i.failure_lines() for i in refactored.items]
+    legacy = gate(checklist_path, reports, "legacy")
+    assert [i.item.id for i in legacy.failed_items] == ["R4", "H1"]
+    r4 = legacy.items[0].evidence[0].outcome
+    assert r4.observed.startswith("p99_latency_ms: observed 6000ms, expected < 5000ms [0/2 pass]")
+    assert "FAIL no_504: observed 27, expected == 0" in r4.details
+
+
+def test_the_newest_run_that_measured_the_scenario_wins(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    old = run("chaos", [scenario("refactored", "llm_down", resilience_ok=False)],
+              created=NOW - timedelta(hours=2))  # fmt: skip
+    write(reports, old)
+    write(reports, run("chaos", both("llm_down"), created=NOW - timedelta(hours=1)))
+    # the newest chaos run measured another scenario only: llm_down comes from the one before
+    write(reports, run("chaos", both("db_down")))
+    write(reports, run("load", both("three_am", kind="load")))
+    report = gate(checklist_path, reports, "refactored")
+    assert report.passed
+    assert "20261122-200000-chaos" in report.items[0].evidence[0].outcome.observed
+
+
+def test_old_results_are_stale(tmp_path: Path, checklist_path: Path) -> None:
+    reports = tmp_path / "reports"
+    good_runs(reports)
+    report = gate(checklist_path, reports, "refactored", max_age_hours=0.5)
+    outcome = report.items[0].evidence[0].outcome
+    assert not outcome.passed and outcome.stale
+    assert outcome.observed.startswith("stale: run 20261122-210000-chaos is 1.0 h old")
+
+
+def test_results_of_another_commit_are_stale(tmp_path: Path, checklist_path: Path) -> None:
+    reports = tmp_path / "reports"
+    write(reports, run("chaos", both("llm_down"), commit="def456"))
+    outcome = gate(checklist_path, reports, "refactored").items[0].evidence[0].outcome
+    assert outcome.stale
+    assert "tested commit def456, HEAD is abc123" in outcome.observed
+
+
+def test_results_without_a_commit_are_not_stale(tmp_path: Path, checklist_path: Path) -> None:
+    reports = tmp_path / "reports"
+    write(reports, run("chaos", both("llm_down"), commit=None))
+    assert gate(checklist_path, reports, "refactored").items[0].passed
+
+
+def test_an_invalid_run_fails_and_says_the_fault_did_not_happen(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    write(reports, run("chaos", [scenario("refactored", "llm_down", sane=False)]))
+    outcome = gate(checklist_path, reports, "refactored").items[0].evidence[0].outcome
+    assert not outcome.passed
+    assert outcome.observed.startswith("invalid run: the fault or load did not happen")
+    assert outcome.details == ["sanity check failed: fault_applied: observed 0, expected == 1"]
+
+
+def test_an_unknown_expectation_name_lists_the_known_ones(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    checklist_path.write_text(CHECKLIST.replace('["no_504"]', '["no_505"]'))
+    reports = tmp_path / "reports"
+    good_runs(reports)
+    outcome = gate(checklist_path, reports, "refactored").items[1].evidence[0].outcome
+    assert not outcome.passed
+    assert outcome.details == [
+        "unknown expectation no_505 in scenario three_am; "
+        "known: fault_applied, no_504, p99_latency_ms"
+    ]
+
+
+def test_unreadable_results_are_reported_when_nothing_else_is_there(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    (reports / "broken").mkdir(parents=True)
+    (reports / "broken" / "results.json").write_text("{not json")
+    outcome = gate(checklist_path, reports, "refactored").items[0].evidence[0].outcome
+    assert outcome.observed == "no chaos results: run make chaos first"
+    assert any("cannot read" in d and "broken" in d for d in outcome.details)
+
+
+def test_junit_and_verdict_files(tmp_path: Path, checklist_path: Path) -> None:
+    reports = tmp_path / "reports"
+    good_runs(reports)
+    report = gate(checklist_path, reports, "legacy")
+    junit, verdict = write_outputs(report, tmp_path / "gate")
+    assert junit.name == "legacy-junit.xml" and verdict.name == "legacy-verdict.json"
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "2"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["R4 Circuit breaker", "H1 No blocking I/O"]
+    failure = cases[0].find("failure")
+    assert failure is not None and failure.get("message") == "fail fast when the LLM is down"
+    assert "p99_latency_ms" in (failure.text or "")
+    data = json.loads(verdict.read_text())
+    assert data["verdict"] == "fail" and data["failed_items"] == ["R4", "H1"]
+    assert data["items"][0]["evidence"][0]["label"] == "chaos:llm_down[all]"
+
+
+def _cli(args: list[str], reports: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.setenv("REPORTS_DIR", str(reports))
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output
+
+
+def test_gate_command_exit_codes(
+    tmp_path: Path, checklist_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    good_runs(reports)
+    monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
+    code, output = _cli([*args, "--target", "refactored"], reports, monkeypatch)
+    assert code == 0, output
+    assert "GATE PASSED" in output
+    assert (reports / "gate" / "refactored-junit.xml").exists()
+    code, output = _cli([*args, "--target", "legacy"], reports, monkeypatch)
+    assert code == 1
+    assert "FAIL R4 Circuit breaker: fail fast when the LLM is down" in output
+    assert "FAIL H1 No blocking I/O" in output
+    code, output = _cli([*args, "--target", "prod"], reports, monkeypatch)
+    assert code == 2 and "unknown target 'prod'" in output
+    checklist_path.write_text("[[items]\n")
+    code, output = _cli(args, reports, monkeypatch)
+    assert code == 2 and "not valid TOML" in output
