@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ class FakeDeps:
     answers: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ANSWERS))
     memory_status: int = 200
     webhook_down: bool = False
+    llm_delay_s: float = 0.0
     llm_tasks: list[str] = field(default_factory=list)
     llm_bodies: list[dict] = field(default_factory=list)
     cards: list[dict] = field(default_factory=list)
@@ -42,6 +44,8 @@ class FakeDeps:
         task = body["messages"][0]["content"].splitlines()[0].removeprefix("TASK: ")
         self.llm_tasks.append(task)
         self.llm_bodies.append(body)
+        if self.llm_delay_s:
+            time.sleep(self.llm_delay_s)  # runs in the caller's thread, like a slow LLM
         answer = self.answers[task]
         if isinstance(answer, httpx.Response):
             return answer
