@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -69,3 +71,11 @@ async def test_summaries_of_active_friendships(api: httpx.AsyncClient, fakes: Fa
 async def test_nightly_needs_the_admin_token(api: httpx.AsyncClient) -> None:
     response = await api.post("/v1/admin/nightly", headers={"Authorization": "Bearer nope"})
     assert (response.status_code, response.json()) == (401, {"detail": "invalid admin token"})
+
+
+async def test_nightly_without_body_runs_at_the_current_time(api: httpx.AsyncClient) -> None:
+    before = datetime.now(UTC)
+    response = await api.post("/v1/admin/nightly", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    ran_at = datetime.fromisoformat(response.json()["now"])
+    assert ran_at.tzinfo is not None and before <= ran_at <= datetime.now(UTC)
