@@ -228,19 +228,21 @@ class Connection:
             self.close()
 
     async def _forward_eof(self, stream: str, writer: asyncio.StreamWriter) -> None:
+        """The source of ``stream`` closed: close its destination, as Toxiproxy does.
+
+        Toxiproxy closes the destination socket outright (no half-close); the other direction
+        then sees that socket end and closes its own destination, through its own toxics
+        (so a downstream ``slow_close`` also delays a close the client started).
+        """
         states = self.active(stream)
-        if any(s.toxic.type in ("timeout", "limit_data") for s in states):
-            self.close()  # these toxics close the connection when their input ends
-            return
         delays = [s.toxic.attributes["delay"] for s in states if s.toxic.type == "slow_close"]
-        if delays:
+        if delays and not any(s.toxic.type in ("timeout", "limit_data") for s in states):
             await asyncio.sleep(max(delays) / 1000)
         self._eof_forwarded.add(stream)
-        if len(self._eof_forwarded) == 2 or not writer.can_write_eof():
+        if len(self._eof_forwarded) == 2:
             self.close()
         else:
-            with contextlib.suppress(OSError):
-                writer.write_eof()
+            writer.close()
 
     async def _deliver(
         self, stream: str, chunk: Chunk, writer: asyncio.StreamWriter, rng: random.Random
