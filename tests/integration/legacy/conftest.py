@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ class FakeDeps:
 
 
 @pytest.fixture
-def fakes() -> FakeDeps:
+def fakes() -> Iterator[FakeDeps]:
     deps = FakeDeps()
     with respx.mock(assert_all_called=False) as mock:
         mock.post(f"{LLM}/chat/completions").mock(side_effect=deps.llm)

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import QueuePool, text
 
 from legacy.config import load_settings
 from legacy.db import make_engine
@@ -24,6 +24,8 @@ POOL_LIMIT = 5 + 10  # SQLAlchemy's default QueuePool: pool_size 5 + max_overflo
 def test_nightly_job_exhausts_the_pool(legacy_env: dict[str, str], fakes: FakeDeps) -> None:
     fakes.llm_delay_s = LLM_DELAY_S
     engine = make_engine(legacy_env["DATABASE_URL"])
+    pool = engine.pool
+    assert isinstance(pool, QueuePool), "legacy runs on SQLAlchemy's default QueuePool"
     now = datetime(2025, 1, 2, 3, 0, tzinfo=UTC)
     try:
         with engine.begin() as conn:
@@ -41,9 +43,9 @@ def test_nightly_job_exhausts_the_pool(legacy_env: dict[str, str], fakes: FakeDe
         )
         job.start()
         deadline = time.monotonic() + 30
-        while engine.pool.checkedout() < POOL_LIMIT and time.monotonic() < deadline:
+        while pool.checkedout() < POOL_LIMIT and time.monotonic() < deadline:
             time.sleep(0.01)
-        peak = engine.pool.checkedout()
+        peak = pool.checkedout()
         started = time.monotonic()
         with engine.connect() as conn:  # what a request would do now
             conn.execute(text("SELECT 1"))
