@@ -1,0 +1,117 @@
+"""``load``, ``demo``, ``ablation`` and ``bench``: the Locust side of the harness."""
+
+from __future__ import annotations
+
+import typer
+
+from harness.loadsuite import console, default_time_scale
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]{message}[/]")
+    return typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def load(
+        scenario: str = typer.Option(
+            "three_am",
+            help="three_am, llm_429_storm, llm_slow, db_pool_exhaustion, "
+            "rate_limit_burst, a comma-separated list, or all",
+        ),
+        target: str = typer.Option("both", help="legacy, refactored or both"),
+        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
+        workers: int = typer.Option(2, min=1, help="gunicorn workers per target"),
+        sequential: bool = typer.Option(
+            False, help="run the targets one after the other (default: side by side)"
+        ),
+        processes: int = typer.Option(0, min=-1, help="Locust --processes (0: one process)"),
+    ) -> None:
+        """Run Locust scenarios headless against the stack; write reports/<run-id>/."""
+        from harness.loadsuite import parse_scenarios, parse_targets, run_load
+
+        try:
+            scenarios = parse_scenarios(scenario)
+            targets = parse_targets(target)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        run, _ = run_load(
+            scenarios,
+            targets,
+            time_scale=time_scale or default_time_scale(),
+            workers=workers,
+            parallel=not sequential,
+            processes=processes,
+        )
+        raise typer.Exit(0 if run.passed else 1)
+
+    @app.command()
+    def demo(
+        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
+        workers: int = typer.Option(2, min=1),
+    ) -> None:
+        """The 3am incident on legacy (LB 504s, worker restarts) and refactored (none), compared."""
+        from harness.loadsuite import run_demo
+
+        run, _ = run_demo(time_scale=time_scale or default_time_scale(), workers=workers)
+        raise typer.Exit(0 if run.passed else 1)
+
+    @app.command()
+    def ablation(
+        scenario: str = typer.Option(
+            "llm_slow,llm_429_storm,db_pool_exhaustion,rate_limit_burst",
+            help="comma-separated load scenarios",
+        ),
+        policy: str = typer.Option("all", help="comma-separated RESILIENCE_DISABLE policies"),
+        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
+        duration_factor: float = typer.Option(
+            0.3, min=0.05, max=1.0, help="shortens every scenario (the matrix stays < ~10 min)"
+        ),
+        workers: int = typer.Option(2, min=1),
+    ) -> None:
+        """Refactored with each resilience policy disabled in turn: the fix x failure table."""
+        from harness.ablation import parse_policies, run_ablation
+        from harness.loadsuite import parse_scenarios
+
+        try:
+            scenarios = [s.name for s in parse_scenarios(scenario)]
+            policies = parse_policies(policy)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        run, _ = run_ablation(
+            scenarios,
+            policies,
+            time_scale=time_scale or default_time_scale(),
+            workers=workers,
+            duration_factor=duration_factor,
+        )
+        # variants are expected to fail; only a failing baseline or an invalid run is an error
+        raise typer.Exit(0 if run.passed else 1)
+
+    @app.command()
+    def bench(
+        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1 (timeouts)"),
+        workers: int = typer.Option(2, min=1, help="gunicorn workers, the same for both"),
+        levels: str = typer.Option("8,16,32,64,128", help="concurrency steps"),
+        step_s: float = typer.Option(10.0, min=4.0, help="seconds per concurrency step"),
+        latency_ms: int = typer.Option(200, min=1, help="fixed LLM latency"),
+        processes: int = typer.Option(0, min=-1, help="Locust --processes (0: one process)"),
+    ) -> None:
+        """Sustainable throughput of both targets vs Little's law; writes bench.json."""
+        from harness.bench import run_bench
+
+        try:
+            steps = [int(x) for x in levels.split(",") if x.strip()]
+        except ValueError:
+            raise _fail(f"--levels must be integers separated by commas, not {levels!r}") from None
+        if not steps or min(steps) < 1:
+            raise _fail("--levels needs at least one concurrency >= 1")
+        run_bench(
+            time_scale=time_scale or default_time_scale(),
+            workers=workers,
+            levels=steps,
+            step_s=step_s,
+            latency_ms=latency_ms,
+            processes=processes,
+        )

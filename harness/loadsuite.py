@@ -1,0 +1,293 @@
+"""``load`` and ``demo``: boot the stack, run Locust scenarios on the targets, write the run.
+
+``reports/<run-id>/`` gets ``results.json`` (harness.results), per target and
+scenario the Locust CSVs, HTML and raw samples under ``<target>/<scenario>/``,
+and report.md/html when ``harness.reporting`` is installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.loadrun import (
+    RawRun,
+    RunOptions,
+    TargetEndpoints,
+    endpoints_from_stack,
+    run_locust_on_target,
+    to_scenario_result,
+)
+from harness.processes import ProcessGroup
+from harness.results import (
+    RunResults,
+    ScenarioResult,
+    environment_facts,
+    new_run_dir,
+    now_iso,
+    write_results,
+)
+from harness.services import TARGETS
+from loadtests.model import Scenario
+from loadtests.scenarios import SCENARIOS, get_scenario
+
+console = Console()
+
+
+class UnknownLoadTargetError(ValueError):
+    def __init__(self, target: str) -> None:
+        super().__init__(f"unknown target {target!r}; choose one of: legacy, refactored, both")
+
+
+def parse_targets(value: str) -> tuple[str, ...]:
+    if value == "both":
+        return TARGETS
+    if value not in TARGETS:
+        raise UnknownLoadTargetError(value)
+    return (value,)
+
+
+def parse_scenarios(value: str) -> list[Scenario]:
+    """``three_am``, ``a,b`` or ``all``; an unknown name lists the valid ones."""
+    names = list(SCENARIOS) if value == "all" else [n.strip() for n in value.split(",") if n]
+    return [get_scenario(name) for name in names]
+
+
+@dataclass
+class StackHandle:
+    group: ProcessGroup
+    info: Any
+    endpoints: dict[str, TargetEndpoints]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def booted_stack(
+    targets: Sequence[str],
+    time_scale: float,
+    workers: int,
+    log_dir: Path,
+    env_overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> Iterator[StackHandle]:
+    """Start the stack (harness.stack) in a ProcessGroup; everything stops on exit or Ctrl-C."""
+    try:
+        from harness.stack import StackConfig, start_stack
+    except ImportError as exc:  # the stack is another component; say so instead of a traceback
+        raise RuntimeError(f"harness.stack is not available ({exc}): cannot boot") from exc
+    with ProcessGroup(log_dir) as group:
+        config_kwargs: dict[str, Any] = {
+            "targets": tuple(targets),
+            "time_scale": time_scale,
+            "workers": workers,
+        }
+        if env_overrides:
+            config_kwargs["env_overrides"] = {k: dict(v) for k, v in env_overrides.items()}
+        info = start_stack(group, StackConfig(**config_kwargs))
+        endpoints = {t: endpoints_from_stack(info.targets[t], t, log_dir) for t in targets}
+        any_target = next(iter(endpoints.values()))
+        facts = {
+            "toxiproxy_kind": getattr(info.targets[targets[0]], "toxiproxy_kind", None),
+            "load_balancer": "caddy",
+            "workers": workers,
+            "lb_timeout_s": any_target.lb_timeout_s,
+            "app_timeout_s": any_target.app_timeout_s,
+            "load_generator": "locust (FastHttpUser)",
+        }
+        yield StackHandle(group, info, endpoints, facts)
+
+
+def run_on_targets(
+    handle: StackHandle,
+    scenario: Scenario,
+    run_dir: Path,
+    options: RunOptions,
+    *,
+    parallel: bool = True,
+    subdir: Callable[[str], Path] | None = None,
+) -> dict[str, RawRun]:
+    """Run ``scenario`` on every target of the stack; in parallel by default (one Locust
+    process each, independent stacks), which halves the wall time of ``demo``."""
+    raws: dict[str, RawRun] = {}
+    errors: dict[str, BaseException] = {}
+
+    def one(target: str) -> None:
+        out = (subdir or (lambda t: run_dir / t / scenario.name))(target)
+        try:
+            raws[target] = run_locust_on_target(
+                handle.group, handle.endpoints[target], scenario, out, options
+            )
+        except BaseException as exc:
+            errors[target] = exc
+
+    targets = list(handle.endpoints)
+    if parallel and len(targets) > 1:
+        threads = [threading.Thread(target=one, args=(t,), name=f"load-{t}") for t in targets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for target in targets:
+            one(target)
+    if errors:
+        target, exc = next(iter(errors.items()))
+        raise RuntimeError(f"load run on {target} failed: {exc}") from exc
+    return raws
+
+
+def write_run(run: RunResults, run_dir: Path) -> None:
+    write_results(run, run_dir)
+    try:
+        from harness.reporting import write_report
+    except ImportError:
+        console.print("[yellow]harness.reporting not installed: no report.md/html[/]")
+        return
+    try:
+        write_report(run, run_dir)
+    except Exception as exc:  # a broken report must not lose the measured results
+        console.print(f"[yellow]report not written: {exc!r}[/]")
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def print_summary(run: RunResults) -> None:
+    table = Table(title=f"{run.kind} run {run.run_id}")
+    for column in (
+        "target",
+        "scenario",
+        "variant",
+        "verdict",
+        "requests",
+        "LB 504",
+        "p50 ms",
+        "p99 ms",
+        "broken thresholds",
+    ):
+        table.add_column(column)
+    for result in run.results:
+        broken = ", ".join(e.describe() for e in result.failed_expectations()) or "-"
+        colour = {"pass": "green", "expected_fail": "yellow", "unexpected_pass": "cyan"}.get(
+            result.verdict, "red"
+        )
+        table.add_row(
+            result.target,
+            result.scenario,
+            result.variant or "-",
+            f"[{colour}]{result.verdict}[/]",
+            str(result.requests_total),
+            _fmt(result.extra.get("lb_504_count")),
+            _fmt(result.latency_ms.get("p50")),
+            _fmt(result.latency_ms.get("p99")),
+            broken,
+        )
+    console.print(table)
+
+
+def new_run(kind: str, time_scale: float, facts: Mapping[str, Any]) -> RunResults:
+    run_id = ""
+    return RunResults(
+        run_id=run_id,
+        kind=kind,
+        created_at=now_iso(),
+        time_scale=time_scale,
+        command=" ".join(["python -m harness", *sys.argv[1:]]),
+        environment=environment_facts(**facts),
+    )
+
+
+def run_load(
+    scenarios: Sequence[Scenario],
+    targets: Sequence[str],
+    *,
+    time_scale: float,
+    workers: int = 2,
+    parallel: bool = True,
+    processes: int = 0,
+    kind: str = "load",
+) -> tuple[RunResults, Path]:
+    run_dir = new_run_dir(kind)
+    console.print(f"[bold]{kind}[/] run in {run_dir} (TIME_SCALE={time_scale})")
+    with booted_stack(targets, time_scale, workers, run_dir / "logs") as handle:
+        run = new_run(kind, time_scale, handle.facts)
+        run.run_id = run_dir.name
+        options = RunOptions(time_scale=time_scale, processes=processes, run_id=run_dir.name)
+        for scenario in scenarios:
+            console.print(f"  {scenario.name}: {scenario.description}")
+            raws = run_on_targets(handle, scenario, run_dir, options, parallel=parallel)
+            run.results += [to_scenario_result(raws[t], time_scale) for t in targets]
+    write_run(run, run_dir)
+    print_summary(run)
+    return run, run_dir
+
+
+def demo_summary(run: RunResults) -> list[str]:
+    """The lines a new user reads: 504s legacy vs refactored, p50/p99, worker restarts."""
+    lines = []
+    for result in run.results:
+        metrics = result.extra.get("metrics", {})
+        lines.append(
+            f"{result.target:>10}: {_fmt(metrics.get('lb_504_count'))} LB 504s, "
+            f"p50 {_fmt(result.latency_ms.get('p50'))} ms, "
+            f"p99 {_fmt(result.latency_ms.get('p99'))} ms, "
+            f"{_fmt(metrics.get('worker_timeouts'))} worker restarts, "
+            f"verdict {result.verdict}"
+        )
+    return lines
+
+
+def run_demo(*, time_scale: float, workers: int = 2) -> tuple[RunResults, Path]:
+    run, run_dir = run_load(
+        [get_scenario("three_am")], TARGETS, time_scale=time_scale, workers=workers
+    )
+    console.print("\n[bold]The 3am incident, reproduced[/]")
+    for line in demo_summary(run):
+        console.print("  " + line)
+    compare_dir = run_dir / "compare"
+    try:
+        from harness.compare import compare_runs
+    except ImportError:
+        console.print("[yellow]harness.compare not installed: no compare report[/]")
+        return run, run_dir
+    try:
+        compare_dir.mkdir(exist_ok=True)
+        legacy = _single_target_run(run, "legacy")
+        refactored = _single_target_run(run, "refactored")
+        compare_runs(legacy, refactored, compare_dir)
+        console.print(f"  compare report: {compare_dir}/compare.html")
+    except Exception as exc:
+        console.print(f"[yellow]compare report not written: {exc!r}[/]")
+    return run, run_dir
+
+
+def _single_target_run(run: RunResults, target: str) -> RunResults:
+    return RunResults(
+        run_id=f"{run.run_id}:{target}",
+        kind=run.kind,
+        created_at=run.created_at,
+        time_scale=run.time_scale,
+        command=run.command,
+        environment=run.environment,
+        results=[r for r in run.results if r.target == target],
+        finished_at=run.finished_at,
+    )
+
+
+def default_time_scale() -> float:
+    return float(os.environ.get("TIME_SCALE", "0.1"))
+
+
+def results_by_target(results: Sequence[ScenarioResult]) -> dict[str, ScenarioResult]:
+    return {r.target: r for r in results}

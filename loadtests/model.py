@@ -1,0 +1,173 @@
+"""The data a load scenario is made of: stages, faults and thresholds.
+
+Every duration is a *production* value in seconds; :func:`scaled` multiplies it
+by ``TIME_SCALE`` (and an optional duration factor the ablation uses to keep
+its matrix short), like the services do with their timeouts, so the ordering
+of stage lengths, fault latencies and timeouts is the same at every scale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.results import Expectation, Op, Role
+
+# The production timeouts of DESIGN §7 (seconds), the yardsticks of the thresholds.
+LB_TIMEOUT_S = 60.0
+APP_DEADLINE_S = 55.0
+LLM_TIMEOUT_S = 15.0
+
+# The default evening-to-night mix (user class names of loadtests.users).
+DEFAULT_MIX = ("ConversationEnder", "FriendshipReader", "ActivitySuggester", "HealthProber")
+
+FaultKind = Literal["toxic", "llm_faults", "memory_faults", "nightly"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Hold ``users`` simulated users of ``classes`` for ``duration_s`` (production seconds)."""
+
+    name: str
+    duration_s: float
+    users: int
+    spawn_rate: float = 10.0
+    classes: tuple[str, ...] = DEFAULT_MIX
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault applied ``start_s`` production seconds into the run, removed at ``end_s``.
+
+    ``toxic``: a Toxiproxy toxic on ``params["proxy"]`` (``type``, ``attributes``;
+    a ``latency`` attribute is production milliseconds and is scaled).
+    ``llm_faults`` / ``memory_faults``: a FaultConfig for the fake's control API
+    (``latency_ms`` is scaled; ``Retry-After`` is not: it is what the LLM says).
+    ``nightly``: ``POST /v1/admin/nightly`` with the target's admin token (one shot).
+    """
+
+    label: str
+    kind: FaultKind
+    start_s: float
+    end_s: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    scale: bool = True  # False: latencies are absolute (the benchmark's fixed 200 ms)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A k6-style threshold: ``metric op value`` must hold, else the run names it and fails.
+
+    ``scaled``: ``value`` is a production duration and is multiplied by TIME_SCALE.
+    ``per_duration``: ``value`` is a count for the full-length scenario; a shortened run
+    (the ablation's duration factor) expects proportionally fewer.
+    ``metric`` is a key of :func:`loadtests.metrics.compute_metrics`'s result.
+    """
+
+    name: str
+    metric: str
+    op: Op
+    value: float
+    description: str
+    unit: str = ""
+    role: Role = "resilience"
+    scaled: bool = False
+    per_duration: bool = False
+
+    def threshold_value(self, time_scale: float, duration_factor: float = 1.0) -> float:
+        value = self.value * time_scale if self.scaled else self.value
+        return math.floor(value * duration_factor) if self.per_duration else value
+
+    def evaluate(
+        self,
+        metrics: Mapping[str, float | None],
+        time_scale: float,
+        duration_factor: float = 1.0,
+    ) -> Expectation:
+        observed = metrics.get(self.metric)
+        return Expectation.check(
+            self.name,
+            self.description,
+            observed,
+            self.op,
+            self.threshold_value(time_scale, duration_factor),
+            unit=self.unit,
+            role=self.role,
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    stages: tuple[Stage, ...]
+    faults: tuple[Fault, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    # legacy: the incident's failure is the expected outcome (harness.results verdicts)
+    legacy_expected_to_fail: bool = True
+
+    @property
+    def duration_s(self) -> float:
+        return sum(stage.duration_s for stage in self.stages)
+
+    def stage_marks(self) -> list[tuple[float, Stage]]:
+        """``(start_s, stage)`` for each stage, production seconds."""
+        marks, t = [], 0.0
+        for stage in self.stages:
+            marks.append((t, stage))
+            t += stage.duration_s
+        return marks
+
+
+def scaled(seconds: float, time_scale: float, factor: float = 1.0) -> float:
+    return seconds * time_scale * factor
+
+
+@dataclass(frozen=True)
+class ScaledStage:
+    name: str
+    start_s: float
+    end_s: float
+    users: int
+    spawn_rate: float
+    classes: tuple[str, ...]
+
+
+def scaled_stages(scenario: Scenario, time_scale: float, factor: float = 1.0) -> list[ScaledStage]:
+    """The stages in wall-clock seconds at this scale (what the LoadTestShape follows)."""
+    out, t = [], 0.0
+    for stage in scenario.stages:
+        length = scaled(stage.duration_s, time_scale, factor)
+        out.append(
+            ScaledStage(stage.name, t, t + length, stage.users, stage.spawn_rate, stage.classes)
+        )
+        t += length
+    return out
+
+
+def stage_at(stages: list[ScaledStage], run_time_s: float) -> ScaledStage | None:
+    """The stage active at ``run_time_s``; None once the last stage is over (stop the test)."""
+    for stage in stages:
+        if stage.start_s <= run_time_s < stage.end_s:
+            return stage
+    return None
+
+
+def scaled_fault_params(fault: Fault, time_scale: float) -> dict[str, Any]:
+    """The fault's parameters with production durations scaled (latencies in whole ms)."""
+    params: dict[str, Any] = {k: v for k, v in fault.params.items()}
+    if not fault.scale:
+        return params
+    if fault.kind == "toxic":
+        attributes = dict(params.get("attributes", {}))
+        if "latency" in attributes:
+            attributes["latency"] = max(1, math.ceil(attributes["latency"] * time_scale))
+        params["attributes"] = attributes
+    elif fault.kind in ("llm_faults", "memory_faults"):
+        config = dict(params.get("config", {}))
+        if "latency_ms" in config:
+            config["latency_ms"] = max(1, math.ceil(config["latency_ms"] * time_scale))
+        params["config"] = config
+    return params

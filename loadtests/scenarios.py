@@ -1,0 +1,318 @@
+"""The load scenarios: each one's stages, faults and thresholds, declared together.
+
+Durations are production seconds (scaled by TIME_SCALE at run time; CI 0.1):
+``three_am`` is 15 minutes in production and 90 s at scale 0.1.
+
+Thresholds are the *same* on both targets (the gate can say item by item why
+legacy fails); legacy is ``expected_to_fail`` where the incident's failure is
+the expected outcome. ``sanity`` thresholds prove the load and the fault
+really happened (must hold on every target).
+"""
+
+from __future__ import annotations
+
+from loadtests.model import (
+    APP_DEADLINE_S,
+    DEFAULT_MIX,
+    LB_TIMEOUT_S,
+    LLM_TIMEOUT_S,
+    Fault,
+    Scenario,
+    Stage,
+    Threshold,
+)
+
+MS = 1000.0
+
+# ---- thresholds shared by several scenarios -------------------------------------------
+
+
+def _traffic_happened(minimum: int) -> Threshold:
+    return Threshold(
+        "load_generated",
+        "requests_total",
+        ">=",
+        minimum,
+        f"the load generator sent at least {minimum} requests (x duration factor)",
+        role="sanity",
+        per_duration=True,
+    )
+
+
+def _faults_applied(count: int) -> Threshold:
+    return Threshold(
+        "faults_applied",
+        "faults_applied",
+        ">=",
+        count,
+        f"all {count} faults of the schedule were applied",
+        role="sanity",
+    )
+
+
+NO_LB_504 = Threshold(
+    "no_lb_504",
+    "lb_504_count",
+    "==",
+    0,
+    "no 504 from the load balancer: the app answers before the LB gives up",
+)
+CONVERSATION_P99_UNDER_DEADLINE = Threshold(
+    "conversation_end_p99_under_deadline",
+    "conversation_end_p99_ms",
+    "<",
+    APP_DEADLINE_S * MS,
+    "p99 of POST /v1/conversations/end below the app deadline (55 s x scale)",
+    unit="ms",
+    scaled=True,
+)
+NO_WORKER_RESTART = Threshold(
+    "no_worker_restart",
+    "worker_timeouts",
+    "==",
+    0,
+    "no gunicorn WORKER TIMEOUT (a worker whose event loop was blocked gets killed)",
+)
+HEALTH_FAST = Threshold(
+    "health_p95_fast",
+    "health_p95_ms",
+    "<",
+    0.05 * LB_TIMEOUT_S * MS,
+    "p95 of GET /health through the LB below 5 % of the LB timeout: the event loop is free",
+    unit="ms",
+    scaled=True,
+)
+LOOP_LAG = Threshold(
+    "event_loop_lag_max",
+    "event_loop_lag_max_s",
+    "<",
+    0.5,
+    "event-loop lag (refactored /metrics) below 0.5 s; legacy exposes none (missing = fail)",
+    unit="s",
+)
+FEW_ERRORS = Threshold(
+    "conversation_end_error_rate",
+    "conversation_end_error_rate",
+    "<",
+    0.05,
+    "fewer than 5 % of conversation ends fail (5xx or no answer): fallbacks, not errors",
+)
+
+# ---- three_am: the incident -----------------------------------------------------------
+
+THREE_AM = Scenario(
+    name="three_am",
+    description=(
+        "Evening traffic; at the 03:00 mark the nightly job starts while the LLM slows down "
+        "beyond the load balancer timeout (Toxiproxy latency on the llm proxy); then recovery."
+    ),
+    stages=(
+        Stage("baseline", 200, users=12),
+        Stage("03:00 incident", 400, users=12),
+        Stage("recovery", 300, users=12),
+    ),
+    faults=(
+        Fault("nightly job", "nightly", 200),
+        Fault(
+            "LLM +90 s latency",
+            "toxic",
+            200,
+            600,
+            {"proxy": "llm", "type": "latency", "attributes": {"latency": 1.5 * LB_TIMEOUT_S * MS}},
+        ),
+    ),
+    thresholds=(
+        _traffic_happened(100),
+        _faults_applied(2),
+        NO_LB_504,
+        CONVERSATION_P99_UNDER_DEADLINE,
+        NO_WORKER_RESTART,
+        HEALTH_FAST,
+        LOOP_LAG,
+        Threshold(
+            "recovered",
+            "recovery_lb_504_count",
+            "==",
+            0,
+            "no LB 504 in the last half of the recovery stage: the incident is over",
+        ),
+    ),
+)
+
+# ---- llm_slow: the LLM is slower than its own timeout (but not than the LB) -----------
+
+LLM_SLOW = Scenario(
+    name="llm_slow",
+    description="The LLM answers in 2x its call timeout (30 s x scale) for a while: timeouts, "
+    "breaker and fallbacks keep answers fast and the event loop free.",
+    stages=(
+        Stage("baseline", 100, users=10),
+        Stage("LLM slow", 300, users=10),
+        Stage("recovery", 150, users=10),
+    ),
+    faults=(
+        Fault(
+            "LLM +30 s latency",
+            "toxic",
+            100,
+            400,
+            {"proxy": "llm", "type": "latency", "attributes": {"latency": 2 * LLM_TIMEOUT_S * MS}},
+        ),
+    ),
+    thresholds=(
+        _traffic_happened(60),
+        _faults_applied(1),
+        NO_LB_504,
+        CONVERSATION_P99_UNDER_DEADLINE,
+        FEW_ERRORS,
+        HEALTH_FAST,
+        LOOP_LAG,
+    ),
+)
+
+# ---- llm_429_storm: rate limited by the LLM provider ------------------------------------
+
+LLM_429_STORM = Scenario(
+    name="llm_429_storm",
+    description="90 % of LLM calls answer 429 with Retry-After: 1 s. Retries must honour it, "
+    "stay bounded (no amplification) and fall back.",
+    stages=(
+        Stage("baseline", 100, users=10),
+        Stage("429 storm", 300, users=10),
+        Stage("recovery", 100, users=10),
+    ),
+    faults=(
+        Fault(
+            "LLM 429 storm (90 %)",
+            "llm_faults",
+            100,
+            400,
+            {
+                "config": {
+                    "error": {
+                        "status": 429,
+                        "mode": "fraction",
+                        "fraction": 0.9,
+                        "seed": 7,
+                        "retry_after_s": 1.0,
+                    }
+                }
+            },
+        ),
+    ),
+    thresholds=(
+        _traffic_happened(60),
+        _faults_applied(1),
+        Threshold(
+            "llm_429_seen",
+            "llm_429_responses",
+            ">",
+            0,
+            "the fake LLM really answered 429s",
+            role="sanity",
+        ),
+        Threshold(
+            "llm_calls_per_conversation",
+            "llm_calls_per_conversation",
+            "<=",
+            9,
+            "LLM calls per conversation end <= 3 tasks x 3 attempts (no retry amplification)",
+        ),
+        NO_LB_504,
+        CONVERSATION_P99_UNDER_DEADLINE,
+        FEW_ERRORS,
+    ),
+)
+
+# ---- db_pool_exhaustion: nightly job + traffic + slow database --------------------------
+
+DB_POOL_EXHAUSTION = Scenario(
+    name="db_pool_exhaustion",
+    description="Traffic while the nightly job runs against a slow database (Toxiproxy "
+    "latency on the postgres proxy): bounded pools and the job bulkhead keep requests served.",
+    stages=(
+        Stage("baseline (build friendships)", 150, users=16),
+        Stage("nightly on a slow DB", 300, users=16),
+        Stage("recovery", 100, users=16),
+    ),
+    faults=(
+        Fault(
+            "postgres +500 ms latency",
+            "toxic",
+            150,
+            450,
+            {"proxy": "postgres", "type": "latency", "attributes": {"latency": 500.0}},
+        ),
+        Fault("nightly job", "nightly", 150),
+    ),
+    thresholds=(
+        _traffic_happened(80),
+        _faults_applied(2),
+        NO_LB_504,
+        CONVERSATION_P99_UNDER_DEADLINE,
+        NO_WORKER_RESTART,
+        HEALTH_FAST,
+    ),
+)
+
+# ---- rate_limit_burst: one client bursts, the others must not notice ------------------
+
+RATE_LIMIT_BURST = Scenario(
+    name="rate_limit_burst",
+    description="Normal users (one X-Forwarded-For each) plus one client bursting "
+    "POST /v1/activities/suggest far above 60/min: the limiter throttles the burster only.",
+    stages=(
+        Stage("baseline", 100, users=10),
+        Stage("burst", 200, users=10, classes=(*DEFAULT_MIX, "Burster")),
+        Stage("after", 100, users=10),
+    ),
+    thresholds=(
+        _traffic_happened(60),
+        Threshold(
+            "burst_sent",
+            "burst_requests",
+            ">=",
+            100,
+            "the bursting client sent at least 100 requests (x duration factor)",
+            role="sanity",
+            per_duration=True,
+        ),
+        Threshold(
+            "burster_throttled",
+            "burst_429_fraction",
+            ">=",
+            0.5,
+            "at least half of the burster's requests are answered 429",
+        ),
+        Threshold(
+            "others_not_throttled",
+            "others_429_count",
+            "==",
+            0,
+            "no 429 for the other clients (the limiter keys on the forwarded client)",
+        ),
+        Threshold(
+            "others_error_rate",
+            "others_error_rate",
+            "<",
+            0.01,
+            "the other clients see fewer than 1 % errors",
+        ),
+    ),
+)
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (THREE_AM, LLM_429_STORM, LLM_SLOW, DB_POOL_EXHAUSTION, RATE_LIMIT_BURST)
+}
+
+
+class UnknownScenarioError(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown load scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}")
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise UnknownScenarioError(name) from None

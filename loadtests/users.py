@@ -1,0 +1,217 @@
+"""Locust user classes: HTTP only, through the load balancer (never imports service code).
+
+The evening-to-night mix: people finishing conversations (the expensive call:
+three LLM analyses, the Memory API, one transaction), people looking at their
+friendship, people asking for activity ideas, and the LB's own health probe.
+Each simulated user is its own client: it sends ``X-Forwarded-For: 10.x.y.z``
+(the refactored rate limiter keys on the forwarded client), except the
+``Burster`` of ``rate_limit_burst``, which is one client hammering.
+
+Configuration comes from the environment (the load runner sets it):
+``LOADTEST_RUN_ID`` (makes conversation ids unique per run), ``TIME_SCALE``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import uuid
+from typing import Any
+
+from locust import FastHttpUser, between, constant, constant_throughput, task
+
+from loadtests.conversations import make_conversation
+from loadtests.model import LB_TIMEOUT_S
+
+RUN_ID = os.environ.get("LOADTEST_RUN_ID") or uuid.uuid4().hex[:8]
+TIME_SCALE = float(os.environ.get("TIME_SCALE", "1.0"))
+USER_POOL = int(os.environ.get("LOADTEST_USER_POOL", "400"))
+AGENTS = ("agent-luna", "agent-minh", "agent-sol")
+
+# Unique client addresses per process: 10.<pid-derived>.<n>; the pid keeps
+# Locust worker processes (--processes) from handing out the same address.
+_client_numbers = itertools.count(1)
+_PROCESS_OCTET = os.getpid() % 200 + 1
+BURST_CLIENT_IP = "10.255.255.254"
+
+
+def next_client_ip() -> str:
+    n = next(_client_numbers)
+    return f"10.{_PROCESS_OCTET}.{(n >> 8) & 255}.{n & 255}"
+
+
+def random_client_ip(rng: random.Random) -> str:
+    return f"10.{rng.randint(0, 254)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+
+def friendship_key(rng: random.Random) -> tuple[str, str]:
+    """A (user, agent) pair from a bounded pool, so readers find what enders wrote."""
+    return f"u-{RUN_ID}-{rng.randrange(USER_POOL)}", rng.choice(AGENTS)
+
+
+class ContextServiceUser(FastHttpUser):
+    """One client of the context service (its own forwarded address)."""
+
+    abstract = True
+    # Longer than the LB timeout: the LB must be the one that gives up (and says 504).
+    network_timeout = 2 * LB_TIMEOUT_S * TIME_SCALE + 5
+    connection_timeout = 10.0
+    group = "normal"
+    # Windows (seconds since the test started) when this class works; None = always.
+    # Locust's dispatcher does not add fixed_count users when a later shape stage
+    # brings a new class, so every class is spawned from the start and gates itself.
+    active_windows: tuple[tuple[float, float], ...] | None = None
+
+    def active(self) -> bool:
+        if self.active_windows is None:
+            return True
+        shape = self.environment.shape_class
+        now = shape.get_run_time() if shape is not None else 0.0
+        return any(start <= now < end for start, end in self.active_windows)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+        self.client_ip = next_client_ip()
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Forwarded-For": self.client_ip}
+
+    def context(self) -> dict[str, Any]:
+        return {"group": self.group}
+
+
+class ConversationEnder(ContextServiceUser):
+    """Ends a conversation (English or Vietnamese); now and then the app retries one."""
+
+    weight = 5
+    wait_time = between(1, 3)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.sent: list[dict[str, Any]] = []
+
+    @task
+    def end_conversation(self) -> None:
+        if self.sent and self.rng.random() < 0.02:
+            body = self.rng.choice(self.sent)  # the mobile app's retry: idempotent replay
+        else:
+            user_id, agent_id = friendship_key(self.rng)
+            body = make_conversation(
+                self.rng,
+                conversation_id=f"c-{RUN_ID}-{uuid.uuid4().hex[:24]}",
+                user_id=user_id,
+                agent_id=agent_id,
+            )
+            self.sent = [*self.sent[-9:], body]
+        self.client.post(
+            "/v1/conversations/end",
+            json=body,
+            headers=self.headers(),
+            name="POST /v1/conversations/end",
+        )
+
+
+class FriendshipReader(ContextServiceUser):
+    """Opens the friendship screen; 404 (no friendship yet) is a normal answer."""
+
+    weight = 3
+    wait_time = between(0.5, 2)
+
+    @task
+    def read_friendship(self) -> None:
+        user_id, agent_id = friendship_key(self.rng)
+        with self.client.get(
+            f"/v1/friendships/{user_id}/{agent_id}",
+            headers=self.headers(),
+            name="GET /v1/friendships/{user_id}/{agent_id}",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 404:
+                response.success()
+
+
+class ActivitySuggester(ContextServiceUser):
+    weight = 2
+    wait_time = between(1, 3)
+
+    @task
+    def suggest(self) -> None:
+        user_id, agent_id = friendship_key(self.rng)
+        self.client.post(
+            "/v1/activities/suggest",
+            json={"user_id": user_id, "agent_id": agent_id, "limit": self.rng.randint(1, 5)},
+            headers=self.headers(),
+            name="POST /v1/activities/suggest",
+        )
+
+
+class HealthProber(ContextServiceUser):
+    """The load balancer's health check, seen from outside: exactly one, twice a second."""
+
+    fixed_count = 1
+    wait_time = constant_throughput(2)
+
+    @task
+    def probe(self) -> None:
+        self.client.get("/health", headers=self.headers(), name="GET /health")
+
+
+class Burster(ContextServiceUser):
+    """rate_limit_burst: one client (one address) asking for activities ~50 times a second."""
+
+    fixed_count = 2
+    wait_time = constant_throughput(25)
+    group = "burst"
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.client_ip = BURST_CLIENT_IP
+
+    @task
+    def burst(self) -> None:
+        if not self.active():
+            return
+        with self.client.post(
+            "/v1/activities/suggest",
+            json={"user_id": f"u-{RUN_ID}-burst", "agent_id": AGENTS[0], "limit": 3},
+            headers=self.headers(),
+            name="POST /v1/activities/suggest",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 429:
+                response.success()  # being throttled is the expected answer
+
+
+class BenchSuggester(ContextServiceUser):
+    """bench: a closed loop (no think time), so concurrency = number of users.
+
+    Every request comes from a different address, like many real clients: the
+    benchmark measures throughput, not the per-client rate limiter.
+    """
+
+    wait_time = constant(0)
+    group = "bench"
+
+    @task
+    def suggest(self) -> None:
+        user_id, agent_id = friendship_key(self.rng)
+        self.client.post(
+            "/v1/activities/suggest",
+            json={"user_id": user_id, "agent_id": agent_id, "limit": 3},
+            headers={"X-Forwarded-For": random_client_ip(self.rng)},
+            name="POST /v1/activities/suggest",
+        )
+
+
+USER_CLASSES: dict[str, type[ContextServiceUser]] = {
+    cls.__name__: cls
+    for cls in (
+        ConversationEnder,
+        FriendshipReader,
+        ActivitySuggester,
+        HealthProber,
+        Burster,
+        BenchSuggester,
+    )
+}

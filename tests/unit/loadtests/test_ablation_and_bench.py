@@ -1,0 +1,122 @@
+"""The ablation's fix x failure table and the benchmark's arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.ablation import (
+    UnknownPolicyError,
+    ablation_markdown,
+    ablation_table,
+    parse_policies,
+    regressions,
+)
+from harness.bench import bench_stages, ideal_rps, limit_hit, sustainable
+from harness.results import Expectation, RunResults, ScenarioResult
+
+pytestmark = pytest.mark.unit
+
+
+def _result(scenario: str, variant: str, broken: set[str]) -> ScenarioResult:
+    names = ("load_generated", "no_lb_504", "conversation_end_p99_under_deadline")
+    expectations = [
+        Expectation.check(
+            n,
+            n,
+            1.0 if n in broken else 0.0,
+            "==",
+            0,
+            role="sanity" if n == "load_generated" else "resilience",
+        )
+        for n in names
+    ]
+    return ScenarioResult(
+        target="refactored",
+        scenario=scenario,
+        kind="ablation",
+        started_at="2026-11-22T21:00:00+00:00",
+        duration_s=10.0,
+        expectations=expectations,
+        expected_to_fail=variant != "",
+        variant=variant,
+        extra={"metrics": {"lb_504_count": 3 if broken else 0}},
+    )
+
+
+def _run() -> RunResults:
+    results = [
+        _result("llm_slow", "", set()),
+        _result("llm_429_storm", "", set()),
+        _result("llm_slow", "timeouts", {"no_lb_504", "conversation_end_p99_under_deadline"}),
+        _result("llm_429_storm", "timeouts", set()),
+        _result("llm_slow", "outbox", set()),
+        _result("llm_429_storm", "outbox", set()),
+    ]
+    return RunResults("r1", "ablation", "2026-11-22T21:00:00+00:00", 0.1, results=results)
+
+
+def test_regressions_are_thresholds_the_baseline_met() -> None:
+    run = _run()
+    base = run.find("refactored", "llm_slow", "")
+    variant = run.find("refactored", "llm_slow", "timeouts")
+    assert regressions(base, variant) == ["no_lb_504", "conversation_end_p99_under_deadline"]
+
+
+def test_table_names_the_failure_that_returns_and_reports_useless_fixes() -> None:
+    header, rows, findings = ablation_table(_run())
+    assert header == ["disabled policy", "llm_slow", "llm_429_storm"]
+    by_policy = {row[0]: row[1:] for row in rows}
+    assert by_policy["timeouts"][0].startswith("**no_lb_504")
+    assert by_policy["timeouts"][1].startswith("no change")
+    assert by_policy["(none: all enabled)"][0].startswith("ok")
+    assert len(findings) == 1 and "`outbox`" in findings[0]
+    assert "## Findings" in ablation_markdown(_run())
+
+
+def test_variants_that_change_nothing_are_unexpected_passes() -> None:
+    run = _run()
+    assert run.find("refactored", "llm_slow", "outbox").verdict == "unexpected_pass"
+    assert run.find("refactored", "llm_slow", "timeouts").verdict == "expected_fail"
+    assert run.passed  # only a failing baseline fails the ablation run
+
+
+def test_unknown_policy_is_a_clear_error() -> None:
+    assert parse_policies("retry,breaker") == ["retry", "breaker"]
+    with pytest.raises(UnknownPolicyError, match="valid policies: timeouts"):
+        parse_policies("retries")
+
+
+def test_ideal_is_littles_law_capped_by_the_connection_limit() -> None:
+    assert ideal_rps(64, 200, None) == pytest.approx(320.0)
+    assert ideal_rps(64, 200, 16) == pytest.approx(80.0)
+
+
+def test_bench_stages_step_the_concurrency_up() -> None:
+    stages = bench_stages([8, 16, 32], 10.0)
+    assert [(s.users, s.start_s, s.end_s) for s in stages] == [
+        (8, 0.0, 10.0),
+        (16, 10.0, 20.0),
+        (32, 20.0, 30.0),
+    ]
+    assert all(s.classes == ("BenchSuggester",) for s in stages)
+
+
+def _step(c: int, rps: float, errors: float, **cpu: float) -> dict:
+    return {"concurrency": c, "rps": rps, "error_rate": errors, **cpu}
+
+
+def test_sustainable_is_the_best_step_without_errors() -> None:
+    steps = [_step(8, 39.0, 0.0), _step(16, 78.0, 0.0), _step(32, 90.0, 0.2)]
+    assert sustainable(steps)["concurrency"] == 16
+    assert sustainable([_step(8, 1.0, 0.5)]) is None
+
+
+def test_limit_hit_names_the_bottleneck() -> None:
+    kwargs = {"workers": 2, "processes": 1, "latency_ms": 200.0, "connection_limit": 512, "cpus": 2}
+    assert "Little's law" in limit_hit(_step(16, 78.0, 0.0), **kwargs)
+    assert limit_hit(_step(64, 100.0, 0.0, load_generator_cpu_percent=99.0), **kwargs) == (
+        "load generator CPU"
+    )
+    assert limit_hit(_step(64, 100.0, 0.0, service_cpu_percent=190.0), **kwargs) == "service CPU"
+    assert "blocking" in limit_hit(_step(64, 9.0, 0.0, service_cpu_percent=5.0), **kwargs)
+    assert "no sustainable" in limit_hit(None, **kwargs)
