@@ -26,19 +26,24 @@ def compare(
     out: Annotated[
         Path | None, typer.Option("--out", help="output dir (default: <run A>/compare)")
     ] = None,
+    shot: Annotated[
+        bool, typer.Option("--screenshot", help="also render compare.html with headless Chromium")
+    ] = False,
 ) -> None:
     """Compare legacy vs refactored of one run, or any two runs: compare.md + compare.html."""
-    from harness.compare import CompareError, compare_runs
+    from harness.compare import CompareError, compare_runs, screenshot
 
     console = Console()
     run_a = a or reports_dir() / LATEST_LINK
     out_dir = out or _default_out(run_a, b)
     try:
         md, html = compare_runs(run_a, b, out_dir)
+        console.print(f"wrote {md}\nwrote {html}")
+        if shot:
+            console.print(f"wrote {screenshot(html, out_dir / 'compare-screenshot.png')}")
     except (ResultsError, CompareError) as exc:
-        console.print(f"[red]compare: {exc}[/]")
+        console.print(f"compare: {exc}", style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_USAGE) from exc
-    console.print(f"wrote {md}\nwrote {html}")
 
 
 def _default_out(a: Path, b: Path | None) -> Path:
