@@ -192,3 +192,32 @@ def test_toxicity_zero_never_applies(
     name, port = make_proxy(upstreams.echo)
     add_toxic(api, name, type="latency", toxicity=0.0, attributes={"latency": 2000})
     assert max(round_trip(port) for _ in range(5)) < 1.0
+
+
+def test_timeout_added_to_an_open_connection_stops_it_and_closes(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    name, port = make_proxy(upstreams.echo)
+    with connect(port) as sock:
+        sock.sendall(b"1")
+        assert recv_exactly(sock, 1) == b"1"
+        add_toxic(api, name, type="timeout", stream="upstream", attributes={"timeout": 300})
+        started = time.monotonic()
+        sock.sendall(b"2")
+        data, _ = recv_until_closed(sock)
+        assert data == b""
+        assert time.monotonic() - started >= 0.25  # timer started when the toxic was added
+
+
+def test_removing_latency_releases_a_waiting_chunk_at_once(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    name, port = make_proxy(upstreams.echo)
+    add_toxic(api, name, type="latency", attributes={"latency": 20_000})
+    with connect(port) as sock:
+        started = time.monotonic()
+        sock.sendall(b"held")
+        time.sleep(0.2)  # the echo is now waiting in the latency toxic
+        api.delete(f"/proxies/{name}/toxics/latency_downstream")
+        assert recv_exactly(sock, 4) == b"held"
+        assert time.monotonic() - started < 10  # not the 20 s the toxic asked for
