@@ -1,0 +1,317 @@
+"""The chaos scenarios' in-process async load: simulated clients and a health prober.
+
+Why not Locust here: a chaos scenario needs its load, its fault schedule and its
+measurements on one clock, in one process, for 10-25 seconds, on a 2-core machine that
+also runs the whole stack. A few coroutines on one event loop (httpx on the aiohttp
+transport) cost next to nothing; Locust stays the tool of the load tests (loadtests/).
+
+Each simulated client has its own ``X-Forwarded-For: 10.x.y.z`` (the rate limiter keys on
+it, so the load from this one machine is not throttled by accident) and its own users;
+conversation ids carry a per-target, per-run prefix so that the integrity checks can find
+exactly the rows this scenario wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chaos.messages import conversation_body
+
+END = "POST /v1/conversations/end"
+FRIENDSHIP = "GET /v1/friendships/{user_id}/{agent_id}"
+ACTIVITIES = "POST /v1/activities/suggest"
+HEALTH = "GET /health"
+READY = "GET /health/ready"
+
+DEFAULT_MIX: Mapping[str, float] = {END: 6.0, FRIENDSHIP: 3.0, ACTIVITIES: 1.0}
+
+
+@dataclass(slots=True)
+class Sample:
+    """One request as the client saw it. ``t_s`` is its start on the scenario's clock."""
+
+    t_s: float
+    endpoint: str
+    client: str
+    status: int | None  # None: transport error (refused, reset, client timeout)
+    latency_ms: float
+    retry_after: str | None = None
+    error: str | None = None  # the body's "error" field, or the transport error's class
+    degraded: tuple[str, ...] | None = None
+    conversation_id: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    score_delta: int | None = None
+
+    @property
+    def end_s(self) -> float:
+        return self.t_s + self.latency_ms / 1000.0
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A simulated client: a closed loop of requests with think time between them."""
+
+    name: str
+    xff: str
+    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    think_s: float = 0.6
+    users: int = 3
+    start_s: float = 0.0
+    stop_s: float | None = None  # None: until the load stops
+
+
+@dataclass(frozen=True)
+class BurstSpec:
+    """One client firing ``count`` requests at ``endpoint`` as fast as ``concurrency`` allows."""
+
+    name: str
+    xff: str
+    endpoint: str
+    at_s: float
+    count: int
+    concurrency: int = 10
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    clients: tuple[ClientSpec, ...]
+    bursts: tuple[BurstSpec, ...] = ()
+    health_interval_s: float = 0.1
+    health_max_in_flight: int = 30
+    health_endpoint: str = HEALTH
+
+
+def client_address(index: int) -> str:
+    """A distinct private address per simulated client: 10.x.y.z, never 10.254.* (prober)."""
+    return f"10.{(index // 65536) % 250 + 1}.{(index // 256) % 256}.{index % 256 or 1}"
+
+
+def standard_clients(count: int, *, think_s: float = 0.6, users: int = 3) -> tuple[ClientSpec, ...]:
+    return tuple(
+        ClientSpec(name=f"c{i}", xff=client_address(i + 1), think_s=think_s, users=users)
+        for i in range(count)
+    )
+
+
+def default_transport() -> httpx.AsyncBaseTransport:
+    # httpx's API on aiohttp's connection pool: the cheapest async client on this machine.
+    from httpx_aiohttp import AiohttpTransport
+
+    return AiohttpTransport(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+
+
+class LoadGenerator:
+    """Runs a :class:`LoadPlan` against ``base_url`` and records every request as a Sample."""
+
+    def __init__(
+        self,
+        base_url: str,
+        plan: LoadPlan,
+        *,
+        prefix: str,
+        request_timeout_s: float,
+        clock: Callable[[], float] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        seed: int = 1,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.plan = plan
+        self.prefix = prefix
+        self.request_timeout_s = request_timeout_s
+        self._t0 = time.monotonic()
+        self.clock = clock or (lambda: time.monotonic() - self._t0)
+        self._transport = transport
+        self.seed = seed
+        self.samples: list[Sample] = []
+        self.health: list[Sample] = []
+        self._stop = asyncio.Event()
+        self._counter = 0
+
+    def agent_id(self) -> str:
+        return f"agent-{self.prefix}"
+
+    def user_ids(self, spec: ClientSpec) -> list[str]:
+        return [f"{self.prefix}-{spec.name}-u{k}" for k in range(spec.users)]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, duration_s: float, drain_s: float | None = None) -> None:
+        """Generate load for ``duration_s`` (scenario clock), then wait for in-flight requests
+        up to ``drain_s`` (default: the request timeout) and cancel the rest."""
+        timeout = httpx.Timeout(self.request_timeout_s)
+        async with httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=self._transport or default_transport(),
+        ) as client:
+            tasks = [
+                asyncio.create_task(self._client_loop(client, spec)) for spec in self.plan.clients
+            ]
+            tasks += [asyncio.create_task(self._burst(client, b)) for b in self.plan.bursts]
+            prober = asyncio.create_task(self._health_prober(client))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stop.wait(), timeout=max(0.0, duration_s - self.clock())
+                )
+            self._stop.set()
+            drain = self.request_timeout_s if drain_s is None else drain_s
+            await prober
+            _done, pending = await asyncio.wait(tasks, timeout=drain) if tasks else (set(), set())
+            for task in pending:
+                task.cancel()
+            # surface a bug in a client loop (not a failed request: those are samples)
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    raise outcome
+
+    # -- the simulated clients -------------------------------------------------------------
+
+    async def _client_loop(self, client: httpx.AsyncClient, spec: ClientSpec) -> None:
+        rng = random.Random(f"{self.seed}-{spec.name}")
+        users = self.user_ids(spec)
+        endpoints = list(spec.mix)
+        weights = [spec.mix[e] for e in endpoints]
+        if spec.start_s > self.clock():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=spec.start_s - self.clock())
+        while not self._stop.is_set():
+            if spec.stop_s is not None and self.clock() >= spec.stop_s:
+                return
+            endpoint = rng.choices(endpoints, weights)[0]
+            await self.request(client, spec.name, spec.xff, endpoint, rng.choice(users), rng)
+            # jittered think time so that clients do not march in lock step
+            think = spec.think_s * rng.uniform(0.5, 1.5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=think)
+
+    async def _burst(self, client: httpx.AsyncClient, burst: BurstSpec) -> None:
+        if burst.at_s > self.clock():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=burst.at_s - self.clock())
+        if self._stop.is_set():
+            return
+        rng = random.Random(f"{self.seed}-{burst.name}")
+        user = f"{self.prefix}-{burst.name}-u0"
+        limiter = asyncio.Semaphore(burst.concurrency)
+
+        async def one() -> None:
+            async with limiter:
+                await self.request(client, burst.name, burst.xff, burst.endpoint, user, rng)
+
+        await asyncio.gather(*(one() for _ in range(burst.count)))
+
+    async def request(
+        self,
+        client: httpx.AsyncClient,
+        name: str,
+        xff: str,
+        endpoint: str,
+        user_id: str,
+        rng: random.Random,
+    ) -> Sample:
+        """Send one request of ``endpoint`` kind and record what came back."""
+        agent = self.agent_id()
+        headers = {"X-Forwarded-For": xff}
+        sample = Sample(
+            t_s=self.clock(), endpoint=endpoint, client=name, status=None, latency_ms=0.0
+        )
+        sample.user_id, sample.agent_id = user_id, agent
+        if endpoint == END:
+            self._counter += 1
+            cid = f"{self.prefix}-{name}-{self._counter}"
+            sample.conversation_id = cid
+            call = client.post(
+                "/v1/conversations/end",
+                json=conversation_body(rng, cid, user_id, agent),
+                headers=headers,
+            )
+        elif endpoint == FRIENDSHIP:
+            call = client.get(f"/v1/friendships/{user_id}/{agent}", headers=headers)
+        elif endpoint == ACTIVITIES:
+            call = client.post(
+                "/v1/activities/suggest",
+                json={"user_id": user_id, "agent_id": agent, "limit": 3},
+                headers=headers,
+            )
+        elif endpoint in (HEALTH, READY):
+            call = client.get(endpoint.split(" ", 1)[1], headers=headers)
+        else:
+            raise ValueError(f"unknown endpoint {endpoint!r}; use one of {END}, {FRIENDSHIP}, ...")
+        started = time.perf_counter()
+        try:
+            response = await call
+        except httpx.HTTPError as exc:
+            sample.latency_ms = (time.perf_counter() - started) * 1000
+            sample.error = type(exc).__name__
+        else:
+            sample.latency_ms = (time.perf_counter() - started) * 1000
+            sample.status = response.status_code
+            sample.retry_after = response.headers.get("retry-after")
+            _read_body(sample, response)
+        (self.health if endpoint in (HEALTH, READY) and name == "prober" else self.samples).append(
+            sample
+        )
+        return sample
+
+    async def _health_prober(self, client: httpx.AsyncClient) -> None:
+        """A probe every ``health_interval_s``, concurrent (a blocked event loop shows up as
+        many slow probes, not one), from 4 rotating addresses so the health limiter never
+        throttles the prober itself."""
+        in_flight: set[asyncio.Task[Sample]] = set()
+        rng = random.Random(self.seed)
+        n = 0
+        while not self._stop.is_set():
+            if len(in_flight) < self.plan.health_max_in_flight:
+                n += 1
+                task = asyncio.create_task(
+                    self.request(
+                        client,
+                        "prober",
+                        f"10.254.0.{n % 4 + 1}",
+                        self.plan.health_endpoint,
+                        "prober",
+                        rng,
+                    )
+                )
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.plan.health_interval_s)
+        if in_flight:
+            # probes still blocked at the end are the interesting ones: give them the timeout
+            await asyncio.wait(in_flight, timeout=self.request_timeout_s)
+            for task in in_flight:
+                task.cancel()
+
+
+def _read_body(sample: Sample, response: httpx.Response) -> None:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return
+    if not isinstance(body, dict):
+        return
+    error = body.get("error")
+    if isinstance(error, str):
+        sample.error = error
+    degraded = body.get("degraded")
+    if isinstance(degraded, list):
+        sample.degraded = tuple(str(d) for d in degraded)
+    delta = body.get("score_delta")
+    if isinstance(delta, int):
+        sample.score_delta = delta
+
+
+def in_window(samples: Iterable[Sample], start_s: float, end_s: float) -> list[Sample]:
+    """Samples whose request *started* inside ``[start_s, end_s)``."""
+    return [s for s in samples if start_s <= s.t_s < end_s]

@@ -1,0 +1,97 @@
+"""memory_api_down: the Memory API black-holes every connection (accepts, never answers).
+
+Fault: a Toxiproxy ``timeout`` toxic with ``timeout: 0`` on the ``memory`` proxy (no data
+passes and the connection is never closed: how a dead upstream behind a cloud LB looks).
+Legacy's memory call has no timeout, so the request waits until the LB answers 504 and
+the event loop is blocked meanwhile. Refactored times the call out and answers with
+``degraded: ["memory"]``.
+"""
+
+from __future__ import annotations
+
+from chaos.loadgen import LoadPlan, standard_clients
+from chaos.scenarios.base import (
+    Expectation,
+    FaultStep,
+    Measurements,
+    Scenario,
+    ScenarioContext,
+    count,
+    is_2xx,
+    pct_ms,
+    sanity_fault,
+    sanity_load_during_fault,
+    share,
+)
+from chaos.scenarios.faults import toxic
+from chaos.scenarios.timeline import Timeline
+
+
+class MemoryApiDown(Scenario):
+    name = "memory_api_down"
+    description = (
+        "Memory API black-holed: refactored answers 200 with degraded memory, fast; "
+        "legacy waits without a timeout until the LB answers 504"
+    )
+
+    def timeline(self, ctx: ScenarioContext) -> Timeline:
+        return Timeline.of(fault_s=max(1.5 * ctx.lb_timeout_s, 5.0), recovery_s=1.5)
+
+    def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
+        t = self.timeline(ctx)
+        return [
+            toxic(
+                "memory_blackhole",
+                "memory",
+                "timeout",
+                {"timeout": 0},
+                t.fault_start_s,
+                t.fault_end_s,
+            )
+        ]
+
+    def plan(self, ctx: ScenarioContext) -> LoadPlan:
+        return LoadPlan(clients=standard_clients(5))
+
+    def duration_s(self, ctx: ScenarioContext) -> float:
+        return self.timeline(ctx).end_s
+
+    def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        during = m.during()
+        ok = [s for s in during if s.status == 200]
+        return [
+            sanity_fault(m),
+            sanity_load_during_fault(m, 5),
+            Expectation.check(
+                "no_504",
+                "conversation ends answered 504 while the Memory API is down",
+                count(during, lambda s: s.status == 504),
+                "==",
+                0,
+            ),
+            Expectation.check(
+                "conversation_end_2xx_share",
+                "share of conversation ends answered 2xx while the Memory API is down",
+                share(during, is_2xx),
+                ">=",
+                0.95,
+            ),
+            Expectation.check(
+                "degraded_memory_share",
+                "200 answers during the fault that name the memory fallback in `degraded`",
+                share(ok, lambda s: "memory" in (s.degraded or ())),
+                ">=",
+                0.9,
+            ),
+            Expectation.check(
+                "conversation_end_p95_ms",
+                "p95 conversation-end latency while the Memory API is down",
+                pct_ms(during, "p95"),
+                "<",
+                0.5 * ctx.lb_timeout_s * 1000,
+                unit="ms",
+            ),
+        ]
+
+
+SCENARIO = MemoryApiDown()

@@ -1,0 +1,80 @@
+"""timeout_ordering: the app must answer before the load balancer gives up (handbook B3).
+
+Fault: the fake LLM hangs every call (never answers) for 1.7 LB timeouts. The configured
+ordering is LB (60 s x scale) > app deadline (55 s x scale) > LLM call (15 s x scale).
+Refactored answers every request itself (a degraded 200, or its own 504
+``deadline_exceeded``) before Caddy's ``response_header_timeout``. Legacy waits forever:
+every answer during the hang is Caddy's 504.
+"""
+
+from __future__ import annotations
+
+from chaos.loadgen import LoadPlan, standard_clients
+from chaos.scenarios.base import (
+    Expectation,
+    FaultStep,
+    Measurements,
+    Scenario,
+    ScenarioContext,
+    count,
+    is_lb_504,
+    pct_ms,
+    sanity_fault,
+    sanity_load_during_fault,
+)
+from chaos.scenarios.faults import fake_faults
+from chaos.scenarios.timeline import Timeline
+
+
+class TimeoutOrdering(Scenario):
+    name = "timeout_ordering"
+    description = (
+        "LLM hangs: refactored always answers before the LB's timeout (no 504 from Caddy); "
+        "legacy's requests are cut by the LB"
+    )
+
+    def timeline(self, ctx: ScenarioContext) -> Timeline:
+        return Timeline.of(fault_s=max(1.7 * ctx.lb_timeout_s, 5.0), recovery_s=1.0)
+
+    def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
+        t = self.timeline(ctx)
+        return [fake_faults("llm_hang", "llm", {"hang": True}, t.fault_start_s, t.fault_end_s)]
+
+    def plan(self, ctx: ScenarioContext) -> LoadPlan:
+        return LoadPlan(clients=standard_clients(5))
+
+    def duration_s(self, ctx: ScenarioContext) -> float:
+        return self.timeline(ctx).end_s
+
+    def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        during = m.during()
+        return [
+            sanity_fault(m),
+            sanity_load_during_fault(m, 5),
+            Expectation.check(
+                "timeouts_ordered",
+                "configured LB timeout minus app deadline (must be > 0: LB > app > deps)",
+                round(ctx.lb_timeout_s - ctx.app_timeout_s, 3),
+                ">",
+                0,
+                unit="s",
+            ),
+            Expectation.check(
+                "no_lb_504",
+                "requests the load balancer cut with its own 504 while the LLM hung",
+                count(m.during(endpoint=None), is_lb_504),
+                "==",
+                0,
+            ),
+            Expectation.check(
+                "conversation_end_max_ms",
+                "slowest conversation end during the hang (must stay under the LB timeout)",
+                pct_ms(during, "max"),
+                "<",
+                ctx.lb_timeout_s * 1000,
+                unit="ms",
+            ),
+        ]
+
+
+SCENARIO = TimeoutOrdering()

@@ -1,0 +1,72 @@
+"""Synthetic samples, contexts and runs for the chaos unit tests (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chaos.loadgen import END, HEALTH, Sample
+from chaos.scenarios.base import Measurements, ScenarioContext
+
+
+@dataclass
+class FakeEndpoints:
+    lb_url: str = "http://lb"
+    service_url: str = "http://svc"
+    metrics_url: str | None = None
+    database_url: str = "postgresql://postgres@127.0.0.1:1/none"
+    admin_token: str = "t"
+    toxiproxy_url: str = "http://toxiproxy"
+    proxies: dict[str, str] = field(
+        default_factory=lambda: {p: p for p in ("llm", "memory", "postgres", "rabbitmq")}
+    )
+    fakes: dict[str, Any] = field(default_factory=dict)
+    lb_timeout_s: float = 6.0
+    app_timeout_s: float = 5.5
+
+
+def context(target: str = "refactored", time_scale: float = 0.1) -> ScenarioContext:
+    return ScenarioContext(
+        target=target,
+        endpoints=FakeEndpoints(),
+        http=httpx.AsyncClient(),
+        time_scale=time_scale,
+        prefix="r-test",
+    )
+
+
+def samples(
+    n: int,
+    *,
+    start_s: float,
+    end_s: float,
+    status: int | None = 200,
+    latency_ms: float = 20.0,
+    endpoint: str = END,
+    client: str = "c0",
+    **fields: Any,
+) -> list[Sample]:
+    step = (end_s - start_s) / n
+    return [
+        Sample(
+            t_s=start_s + i * step,
+            endpoint=endpoint,
+            client=client,
+            status=status,
+            latency_ms=latency_ms,
+            **fields,
+        )
+        for i in range(n)
+    ]
+
+
+def measurements(
+    load: list[Sample], health: list[Sample] | None = None, window: tuple[float, float] = (2, 12)
+) -> Measurements:
+    return Measurements(
+        samples=load,
+        health=health or samples(50, start_s=0, end_s=14, endpoint=HEALTH, latency_ms=3.0),
+        windows=[{"label": "fault", "start_s": window[0], "end_s": window[1]}],
+    )
