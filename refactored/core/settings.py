@@ -62,6 +62,7 @@ class Settings(BaseSettings):
 
     # timeouts (production seconds, scaled)
     request_deadline_s: float = 55.0
+    deadline_reserve_s: float = 5.0  # dependency calls end this long before the deadline
     llm_timeout_s: float = 15.0
     memory_timeout_s: float = 10.0
     connect_timeout_s: float = 3.0

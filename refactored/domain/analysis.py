@@ -41,11 +41,8 @@ def normalise_questions(value: object) -> int:
 def normalise_topics(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise InvalidAnswer(f"topics must be a list, got {type(value).__name__}")
-    cleaned = {
-        item.strip().lower()
-        for item in value
-        if isinstance(item, str) and 0 < len(item.strip()) <= MAX_TOPIC_LENGTH
-    }
+    cleaned = {item.strip().lower() for item in value if isinstance(item, str)}
+    cleaned = {topic for topic in cleaned if 0 < len(topic) <= MAX_TOPIC_LENGTH}
     return tuple(sorted(cleaned)[:MAX_TOPICS])
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from refactored.core.resilience.breaker import CircuitBreaker
+from refactored.core.resilience.deadline import remaining
 from refactored.core.resilience.errors import BreakerOpen, CallFailed, TransientFailure
 from refactored.core.resilience.retry import RetryPolicy
 
@@ -28,6 +29,19 @@ class DependencyPolicy:
     retry: RetryPolicy | None = None
     breaker: CircuitBreaker | None = None
     observe: Observe | None = None
+    # Dependency calls stop this long before the request deadline, so the
+    # fallback can still be stored and answered in time.
+    deadline_reserve_s: float = 0.0
+
+    def _attempt_timeout(self) -> float | None:
+        """The per-call timeout, shortened to what is left of the request deadline."""
+        left = remaining()
+        if left is None:
+            return self.timeout_s
+        budget = left - self.deadline_reserve_s
+        if budget <= 0:
+            raise TransientFailure(f"{self.name}: no time left before the request deadline")
+        return budget if self.timeout_s is None else min(self.timeout_s, budget)
 
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
         async def guarded() -> T:

@@ -42,6 +42,7 @@ class RetryPolicy:
     sleep: Sleep = asyncio.sleep
     rng: random.Random | None = None
     on_retry: Callable[[], None] | None = None
+    deadline_reserve_s: float = 0.0  # see DependencyPolicy.deadline_reserve_s
 
     def _wait(self, state: RetryCallState) -> float:
         wait = self.config.backoff(state.attempt_number, self.rng or random.Random())
@@ -54,7 +55,7 @@ class RetryPolicy:
         if state.attempt_number >= self.config.attempts:
             return True
         left = remaining()
-        return left is not None and state.upcoming_sleep >= left
+        return left is not None and state.upcoming_sleep >= left - self.deadline_reserve_s
 
     def _before_sleep(self, state: RetryCallState) -> None:
         if self.on_retry is not None:

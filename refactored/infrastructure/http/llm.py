@@ -10,6 +10,7 @@ import httpx
 from opentelemetry import trace
 
 from refactored.application.errors import LlmUnavailable
+from refactored.application.events import iso
 from refactored.application.ports import Message
 from refactored.core.resilience.errors import CallFailed
 from refactored.core.resilience.policy import DependencyPolicy
@@ -37,9 +38,7 @@ INSTRUCTIONS = {
 
 
 def messages_json(messages: Sequence[Message]) -> str:
-    return json.dumps(
-        [{"role": m.role, "content": m.content, "ts": m.ts.isoformat()} for m in messages]
-    )
+    return json.dumps([{"role": m.role, "content": m.content, "ts": iso(m.ts)} for m in messages])
 
 
 class HttpxLlmAnalyzer:

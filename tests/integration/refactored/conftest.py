@@ -27,6 +27,7 @@ def make_settings(database_url: str, **extra: Any) -> Settings:
         "nightly_scheduler_enabled": False,
         "admin_token": "t" * 8,
         "rate_limit_enabled": False,
+        "amqp_url": None,
     }
     values.update(extra)
     return ExplicitSettings(**values)
