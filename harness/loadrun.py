@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sys
 import threading
@@ -37,7 +38,8 @@ from loadtests.metrics import (
 )
 from loadtests.model import Fault, ScaledStage, Scenario, scaled, scaled_fault_params, scaled_stages
 
-LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "locustfile.py"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
 WORKER_TIMEOUT_RE = re.compile(r"WORKER TIMEOUT")
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
 
@@ -197,6 +199,7 @@ class FaultDriver:
         self.started_at = started_at
         self.windows: list[dict[str, Any]] = []
         self.applied = 0
+        self.rejected = 0  # faults the target refused (e.g. the nightly call answered 4xx)
         self.notes: list[str] = []
         self._active: list[tuple[Fault, dict[str, Any]]] = []
         self._threads: list[threading.Thread] = []
@@ -281,6 +284,8 @@ class FaultDriver:
             try:
                 response = httpx.post(url, headers=headers, json={}, timeout=600.0)
                 outcome = f"{response.status_code} {response.text[:200]}"
+                if 400 <= response.status_code < 500:  # wrong token, endpoint disabled: no job
+                    self.rejected += 1
             except httpx.HTTPError as exc:
                 outcome = f"no answer ({type(exc).__name__})"
             window["end_s"] = self._since_start()
@@ -415,6 +420,10 @@ def run_locust_on_target(
         "LOADTEST_OUT_DIR": str(out_dir),
         "LOADTEST_RUN_ID": f"{options.run_id or 'run'}-{target.name}-{options.variant or 'base'}",
         "TIME_SCALE": str(options.time_scale),
+        # Locust puts the locustfile's own folder on sys.path; the package needs the root.
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+        ),
         **options.extra_env,
     }
     name = f"locust-{target.name}-{scenario.name}{'-' + options.variant if options.variant else ''}"
@@ -523,7 +532,7 @@ def _collect(
         notes.append(f"LLM fake stats unavailable: {exc}")
     by_task = llm_stats.get("calls_by_task", {}) or {}
     extras: dict[str, float | None] = {
-        "faults_applied": driver.applied,
+        "faults_applied": driver.applied - driver.rejected,
         "worker_timeouts": count_worker_timeouts(target.log_dir, target.name) - timeouts_before,
         "event_loop_lag_max_s": watcher.lag_max,
         "llm_calls_total": llm_stats.get("calls_total"),
