@@ -92,7 +92,8 @@ class LoadPlan:
 
 def client_address(index: int) -> str:
     """A distinct private address per simulated client: 10.x.y.z, never 10.254.* (prober)."""
-    return f"10.{(index // 65536) % 250 + 1}.{(index // 256) % 256}.{index % 256 or 1}"
+    host, rest = index % 254 + 1, index // 254  # host part 1..254: never .0 or .255
+    return f"10.{rest // 254 % 250 + 1}.{rest % 254}.{host}"
 
 
 def standard_clients(count: int, *, think_s: float = 0.6, users: int = 3) -> tuple[ClientSpec, ...]:

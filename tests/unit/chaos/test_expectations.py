@@ -1,0 +1,177 @@
+"""Scenario expectations evaluated from synthetic measurements: a refactored-like outcome
+passes, a legacy-like (incident) outcome fails the same resilience checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.loadgen import ACTIVITIES, END, HEALTH, READY
+from chaos.measure import parse_metrics
+from chaos.scenarios import registry
+from chaos.scenarios.base import build_result, is_lb_504
+
+from .helpers import context, measurements, samples
+
+pytestmark = pytest.mark.unit
+
+
+def by_name(expectations):  # type: ignore[no-untyped-def]
+    return {e.name: e for e in expectations}
+
+
+def test_llm_latency_refactored_outcome_passes_legacy_outcome_is_an_expected_failure() -> None:
+    scenario = registry()["llm_latency"]
+    fast = samples(40, start_s=0, end_s=14, latency_ms=40.0, degraded=("emotion", "questions"))
+    ctx = context("refactored")
+    m = measurements(fast)
+    result = build_result(scenario, ctx, m, scenario.evaluate(ctx, m), "2026-01-01T00:00:00+00:00")
+    assert result.verdict == "pass", [e.describe() for e in result.failed_expectations()]
+
+    legacy_load = samples(10, start_s=0, end_s=2, latency_ms=30.0) + samples(
+        12, start_s=2, end_s=12, status=504, latency_ms=6000.0
+    )
+    blocked_health = samples(50, start_s=0, end_s=14, endpoint=HEALTH, latency_ms=2500.0)
+    ctx = context("legacy")
+    m = measurements(legacy_load, blocked_health)
+    result = build_result(scenario, ctx, m, scenario.evaluate(ctx, m), "2026-01-01T00:00:00+00:00")
+    failed = {e.name for e in result.failed_expectations()}
+    assert {"no_504", "conversation_end_2xx_share", "health_p95_ms_during_fault"} <= failed
+    assert result.expected_to_fail and result.verdict == "expected_fail"
+    assert result.status_counts == {"200": 10, "504": 12}
+
+
+def test_a_fault_that_was_not_confirmed_makes_the_result_invalid() -> None:
+    scenario = registry()["llm_latency"]
+    ctx = context("refactored")
+    m = measurements(samples(40, start_s=0, end_s=14))
+    m.faults_confirmed = False
+    result = build_result(scenario, ctx, m, scenario.evaluate(ctx, m), "x")
+    assert result.verdict == "invalid"
+
+
+def test_llm_429_storm_measures_calls_per_conversation_end() -> None:
+    scenario = registry()["llm_429_storm"]
+    load = samples(20, start_s=0, end_s=12, degraded=("emotion",))
+    ctx = context("legacy")
+    m = measurements(load)
+    # legacy: 10 tight-loop attempts x 3 tasks per conversation end
+    m.llm_stats = {
+        "calls_total": 600,
+        "calls_by_task": {"emotion": 200, "questions": 200, "topics": 200},
+        "responses_by_status": {"429": 600},
+    }
+    checks = by_name(scenario.evaluate(ctx, m))
+    assert checks["llm_calls_per_request"].observed == 30
+    assert not checks["llm_calls_per_request"].passed
+    assert checks["llm_answered_429"].passed  # sanity: the fault happened
+    m.llm_stats["calls_by_task"] = {"emotion": 60, "questions": 60, "topics": 60}
+    assert by_name(scenario.evaluate(ctx, m))["llm_calls_per_request"].passed
+
+
+METRICS_BEFORE = """
+# HELP circuit_breaker_transitions_total transitions
+# TYPE circuit_breaker_transitions_total counter
+circuit_breaker_transitions_total{dependency="llm",from_state="closed",to_state="open"} 1.0
+"""
+METRICS_AFTER = """
+# HELP circuit_breaker_transitions_total transitions
+# TYPE circuit_breaker_transitions_total counter
+circuit_breaker_transitions_total{dependency="llm",from_state="closed",to_state="open"} 3.0
+circuit_breaker_transitions_total{dependency="llm",from_state="open",to_state="half_open"} 2.0
+circuit_breaker_transitions_total{dependency="llm",from_state="half_open",to_state="closed"} 1.0
+# HELP event_loop_lag_max_seconds lag
+# TYPE event_loop_lag_max_seconds gauge
+event_loop_lag_max_seconds{pid="1"} 0.004
+event_loop_lag_max_seconds{pid="2"} 0.012
+"""
+
+
+def test_breaker_transitions_are_deltas_over_the_scenario() -> None:
+    m = measurements(samples(5, start_s=0, end_s=1))
+    m.metrics_before, m.metrics_after = parse_metrics(METRICS_BEFORE), parse_metrics(METRICS_AFTER)
+    assert m.transitions_to("llm", "open") == 2
+    assert m.transitions_to("llm", "half_open") == 2
+    assert m.transitions_to("llm", "closed") == 1
+    assert m.transitions_to("memory", "open") == 0
+    assert m.gauge_max("event_loop_lag_max_seconds") == pytest.approx(0.012)
+
+
+def test_llm_down_without_metrics_cannot_prove_a_breaker() -> None:
+    scenario = registry()["llm_down"]
+    ctx = context("legacy")
+    m = measurements(samples(40, start_s=0, end_s=24), window=(2, 9.2))
+    assert m.transitions_to("llm", "open") is None
+    checks = by_name(scenario.evaluate(ctx, m))
+    assert checks["breaker_opened"].observed is None and not checks["breaker_opened"].passed
+
+
+def test_db_down_wants_fast_503_with_retry_after_and_readiness_failing() -> None:
+    scenario = registry()["db_down"]
+    ctx = context("refactored")
+    load = (
+        samples(10, start_s=0, end_s=2)
+        + samples(20, start_s=2, end_s=8, status=503, latency_ms=15.0, retry_after="1")
+        + samples(10, start_s=8, end_s=13)
+        + samples(12, start_s=2, end_s=8, endpoint=READY, status=503)
+    )
+    m = measurements(load, window=(2, 8))
+    m.integrity = {
+        "lost_updates": 0,
+        "duplicated_updates": 0,
+        "half_written": 0,
+        "topic_mismatches": 0,
+    }
+    checks = by_name(scenario.evaluate(ctx, m))
+    assert all(e.passed for e in checks.values()), [e.describe() for e in checks.values()]
+
+    legacy = samples(20, start_s=2, end_s=8, status=500, latency_ms=15.0) + samples(
+        10, start_s=8, end_s=13
+    )
+    m = measurements(legacy, window=(2, 8))
+    m.integrity = {
+        "lost_updates": 0,
+        "duplicated_updates": 0,
+        "half_written": 2,
+        "topic_mismatches": 0,
+    }
+    checks = by_name(scenario.evaluate(ctx, m))
+    assert not checks["db_down_503_retry_after_share"].passed
+    assert not checks["nothing_half_written"].passed
+    assert checks["readiness_503_share"].observed is None  # no probe measured: fails
+
+
+def test_rate_limit_burst_separates_the_burster_from_the_others() -> None:
+    scenario = registry()["rate_limit_burst"]
+    ctx = context("refactored")
+    burst = samples(120, start_s=2, end_s=4, endpoint=ACTIVITIES, client="burster") + samples(
+        80, start_s=2, end_s=4, endpoint=ACTIVITIES, client="burster", status=429, retry_after="30"
+    )
+    others = samples(30, start_s=0, end_s=9, client="c1")
+    checks = by_name(scenario.evaluate(ctx, measurements(burst + others)))
+    assert all(e.passed for e in checks.values()), [e.describe() for e in checks.values()]
+    unlimited = samples(200, start_s=2, end_s=4, endpoint=ACTIVITIES, client="burster")
+    checks = by_name(scenario.evaluate(ctx, measurements(unlimited + others)))
+    assert not checks["burster_429_share"].passed
+    assert checks["burster_429_retry_after"].observed is None
+
+
+def test_the_app_deadline_504_is_not_the_load_balancers() -> None:
+    app, lb = (
+        samples(1, start_s=0, end_s=1, status=504, error="deadline_exceeded")[0],
+        samples(1, start_s=0, end_s=1, status=504)[0],
+    )
+    assert not is_lb_504(app) and is_lb_504(lb)
+
+
+def test_result_carries_series_windows_and_per_endpoint_figures() -> None:
+    scenario = registry()["timeout_ordering"]
+    ctx = context("refactored")
+    load = samples(30, start_s=0, end_s=12) + samples(5, start_s=1, end_s=10, endpoint=ACTIVITIES)
+    m = measurements(load)
+    result = build_result(scenario, ctx, m, scenario.evaluate(ctx, m), "x")
+    assert set(result.endpoints) == {END, ACTIVITIES}
+    assert result.endpoints[END]["count"] == 30
+    assert result.series["t_s"][0] == 0 and sum(result.series["requests"]) == 35
+    assert result.fault_windows == [{"label": "fault", "start_s": 2, "end_s": 12}]
+    assert result.health_latency_ms["count"] > 0
+    assert result.to_dict()["verdict"] == "pass"
