@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,8 @@ from aiohttp import web
 from chaos.toxiproxy import VERSION
 from chaos.toxiproxy.proxy import Proxy, is_loopback, split_host_port
 from chaos.toxiproxy.toxics import ApiError, bad_request, toxic_from_json, update_toxic
+
+log = logging.getLogger("chaos.toxiproxy")
 
 
 class ProxyRegistry:
@@ -178,6 +181,7 @@ async def delete_proxy(request: web.Request) -> web.Response:
     registry = _registry(request)
     async with registry.lock:
         await registry.delete(request.match_info["proxy"])
+    log.info("proxy %s deleted", request.match_info["proxy"])
     return web.Response(status=204)
 
 
@@ -195,6 +199,7 @@ async def create_toxic(request: web.Request) -> web.Response:
         if any(t.name == toxic.name for t in proxy.toxics):
             raise ApiError("toxic already exists", 409)
         proxy.set_toxics([*proxy.toxics, toxic])
+    log.info("proxy %s: added toxic %s", proxy.name, toxic.to_json())
     return web.json_response(toxic.to_json())
 
 
@@ -220,6 +225,7 @@ async def update_toxic_handler(request: web.Request) -> web.Response:
         toxics = list(proxy.toxics)
         toxics[index] = update_toxic(toxics[index], body)
         proxy.set_toxics(toxics)
+    log.info("proxy %s: updated toxic %s", proxy.name, toxics[index].to_json())
     return web.json_response(toxics[index].to_json())
 
 
@@ -228,7 +234,9 @@ async def delete_toxic(request: web.Request) -> web.Response:
     async with registry.lock:
         proxy = registry.get(request.match_info["proxy"])
         index = _find_toxic(proxy, request.match_info["toxic"])
+        removed = proxy.toxics[index].name
         proxy.set_toxics([t for i, t in enumerate(proxy.toxics) if i != index])
+    log.info("proxy %s: removed toxic %s", proxy.name, removed)
     return web.Response(status=204)
 
 
@@ -240,6 +248,7 @@ async def reset(request: web.Request) -> web.Response:
             if not proxy.enabled:
                 await proxy.start()
             proxy.set_toxics([])
+    log.info("reset: every proxy enabled, every toxic removed")
     return web.Response(status=204)
 
 

@@ -366,6 +366,11 @@ class Proxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+            log.info(
+                "proxy %s stopped: listener closed, %d open connections dropped",
+                self.name,
+                len(self.connections),
+            )
         for connection in list(self.connections):
             connection.close()
         if server is not None:
