@@ -24,6 +24,6 @@ def storage_errors() -> Iterator[None]:
     except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError) as exc:
         if isinstance(exc, sa_exc.ProgrammingError | sa_exc.DataError):
             raise
-        raise StorageUnavailable(f"database error: {type(exc.orig).__name__}") from exc
+        raise StorageUnavailable(f"database error: {str(exc.orig)[:200]}") from exc
     except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
         raise StorageUnavailable(f"database unreachable: {exc!r}") from exc

@@ -1,7 +1,8 @@
 """Alerts P0/P1/P2 as Google Chat cards (conventions §9, handbook §5.2).
 
 P0 and P1 are posted at once (in a background task: an alert never delays a
-request); P2 are collected and posted as one summary card per window, so a
+request), each title at most once per window (a DB outage is one page, not one
+per request); P2 are collected and posted as one summary card per window, so a
 fallback storm does not become a webhook storm (the legacy bug). Without
 ALERT_WEBHOOK_URL alerts are only logged.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -53,7 +55,7 @@ class GoogleChatAlertSink:
         self._window = p2_window_s
         self._p2: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._flusher: asyncio.Task[None] | None = None
+        self._last_sent: dict[str, float] = {}
 
     def alert(
         self, level: str, title: str, message: str, conversation_id: str | None = None
@@ -70,6 +72,11 @@ class GoogleChatAlertSink:
         if level == "P2":
             self._p2[title] += 1
             return
+        now = time.monotonic()
+        last = self._last_sent.get(title)
+        if last is not None and now - last < self._window:
+            return  # already paged for this in the current window
+        self._last_sent[title] = now
         self._spawn(card(level, title, message, conversation_id, datetime.now(UTC)))
 
     def _spawn(self, payload: dict[str, object]) -> None:

@@ -17,13 +17,13 @@ LLM = "http://llm.test/v1"
 MEMORY = "http://memory.test"
 
 
-def make_settings(database_url: str, **extra: Any) -> Settings:
+def make_settings(database_url: str = "", **extra: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "llm_base_url": LLM,
         "memory_api_url": MEMORY,
         "http_transport": "httpx",  # respx patches httpx's own transport
-        "time_scale": 0.01,
+        "time_scale": 0.1,
         "nightly_scheduler_enabled": False,
         "admin_token": "t" * 8,
         "rate_limit_enabled": False,
@@ -47,7 +47,8 @@ def app_client(database_url: str, deps: FakeDependencies) -> Callable[..., Any]:
     async def start(
         overrides: Overrides | None = None, **extra: Any
     ) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(make_settings(database_url, **extra), overrides)
+        extra.setdefault("database_url", database_url)
+        app = create_app(make_settings(**extra), overrides)
         with respx.mock(assert_all_called=False) as router:
             router.route(host="llm.test").mock(side_effect=deps)
             router.route(host="memory.test").mock(side_effect=deps)
