@@ -102,15 +102,24 @@ class GateReport:
         }
 
 
-def head_commit(repo_root: Path) -> str | None:
+def _git(repo_root: Path, *args: str) -> str | None:
     try:
         proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo_root, capture_output=True, text=True,
-            timeout=10, check=False,
+            ["git", *args], cwd=repo_root, capture_output=True, text=True, timeout=10,
+            check=False,
         )  # fmt: skip
     except OSError:
         return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def head_commit(repo_root: Path) -> str | None:
+    return _git(repo_root, "rev-parse", "HEAD")
+
+
+def head_commit_time(repo_root: Path) -> datetime | None:
+    value = _git(repo_root, "log", "-1", "--format=%cI")
+    return datetime.fromisoformat(value) if value else None
 
 
 def run_gate(
@@ -124,7 +133,9 @@ def run_gate(
     env: dict[str, str] | None = None,
     now: datetime | None = None,
     commit: str | None = None,
+    commit_time: datetime | None = None,
 ) -> GateReport:
+    """Judge ``target``; ``commit``/``commit_time`` default to the repository's HEAD."""
     env = dict(os.environ if env is None else env)
     context = GateContext(
         repo_root=repo_root,
@@ -135,6 +146,7 @@ def run_gate(
         max_age_hours=max_age_hours,
         now=now or datetime.now(UTC),
         head_commit=commit if commit is not None else head_commit(repo_root),
+        head_commit_time=commit_time if commit is not None else head_commit_time(repo_root),
         time_scale=float(env.get("TIME_SCALE", "1.0") or 1.0),
         env=env,
     )

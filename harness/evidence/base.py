@@ -51,6 +51,7 @@ class GateContext:
     max_age_hours: float
     now: datetime
     head_commit: str | None
+    head_commit_time: datetime | None  # when HEAD was committed (a run started before is stale)
     time_scale: float
     env: dict[str, str]  # the environment the target would be deployed with
     cache: dict[str, Any] = field(default_factory=dict)  # shared between checks of one gate run

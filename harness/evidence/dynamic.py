@@ -10,7 +10,7 @@ prove something about other code, so the item fails.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.checklist import DynamicEvidence
@@ -112,6 +112,15 @@ def _staleness(run: RunResults, context: GateContext) -> list[str]:
         reasons.append(
             f"run {run.run_id} tested commit {commit[:10]}, HEAD is {context.head_commit[:10]}; "
             "run it again"
+        )
+    started = _parse_time(run.created_at)
+    committed = context.head_commit_time
+    if not commit and committed and started.tzinfo is not None and started < committed:
+        # the run does not record its commit: one started before HEAD was committed ran
+        # older code (or a dirty tree), so it proves nothing about HEAD
+        reasons.append(
+            f"run {run.run_id} started {started:%Y-%m-%d %H:%M:%S} UTC, before HEAD was "
+            f"committed ({committed.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC); run it again"
         )
     return reasons
 

@@ -203,3 +203,21 @@ def test_gate_command_exit_codes(
     checklist_path.write_text("[[items]\n")
     code, output = _cli(args, reports, monkeypatch)
     assert code == 2 and "not valid TOML" in output
+
+
+def test_a_run_without_its_commit_that_predates_head_is_stale(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    write(reports, run("chaos", both("llm_down"), commit=None))
+    checklist = load_checklist(checklist_path)
+    common = {
+        "checklist_path": checklist_path, "repo_root": tmp_path, "reports_dir": reports,
+        "env": {}, "now": NOW + timedelta(hours=1), "commit": "abc123",
+    }  # fmt: skip
+    later = run_gate(checklist, "refactored", commit_time=NOW + timedelta(minutes=30), **common)  # type: ignore[arg-type]
+    outcome = later.items[0].evidence[0].outcome
+    assert outcome.stale
+    assert "before HEAD was committed (2026-11-22 21:30:00 UTC)" in outcome.observed
+    earlier = run_gate(checklist, "refactored", commit_time=NOW - timedelta(minutes=30), **common)  # type: ignore[arg-type]
+    assert earlier.items[0].passed

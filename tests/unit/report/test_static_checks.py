@@ -30,7 +30,7 @@ def run_check(tmp_path: Path, check: str, files: dict[str, str], **params: objec
     context = GateContext(
         repo_root=tmp_path, target="svc", spec=checklist.targets["svc"], checklist=checklist,
         reports_dir=tmp_path / "reports", max_age_hours=24, now=datetime.now(UTC),
-        head_commit=None, time_scale=1.0, env={},
+        head_commit=None, head_commit_time=None, time_scale=1.0, env={},
     )  # fmt: skip
     evidence = StaticEvidence(kind="static", check=check, params=dict(params))
     return STATIC_CHECKS[check](evidence, context)
