@@ -184,3 +184,18 @@ def test_toxiproxy_python_client_drives_the_server(client: Toxiproxy, upstreams:
     assert client.reset()
     client.destroy(proxy)
     assert client.get_proxy("via_client") is None
+
+
+def test_listen_on_a_taken_port_is_an_error_and_creates_nothing(
+    api: httpx.Client, upstreams: Upstreams
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        response = api.post(
+            "/proxies", json={"name": "busy", "upstream": upstreams.echo, "listen": listen}
+        )
+    assert response.status_code == 500  # Toxiproxy reports listen failures as 500
+    assert "in use" in response.json()["error"]
+    assert "busy" not in api.get("/proxies").json()
