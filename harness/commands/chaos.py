@@ -1,0 +1,76 @@
+"""``chaos``: run chaos scenarios against both targets and write reports/<run-id>/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+EXIT_FAILED = 1  # a result is fail or invalid
+EXIT_USAGE = 2  # unknown scenario or target, bad time scale
+
+
+def _default_time_scale() -> float:
+    raw = os.environ.get("TIME_SCALE", "0.1")
+    try:
+        return float(raw)
+    except ValueError:
+        raise typer.BadParameter(f"TIME_SCALE={raw!r} is not a number (e.g. 0.1)") from None
+
+
+def chaos(
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="all, or scenario names separated by commas")
+    ] = "all",
+    target: Annotated[str, typer.Option("--target", help="both, legacy or refactored")] = "both",
+    time_scale: Annotated[
+        float | None,
+        typer.Option("--time-scale", help="multiplies every timeout (default: $TIME_SCALE or 0.1)"),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="gunicorn workers")] = 2,
+    log_dir: Annotated[
+        Path, typer.Option("--log-dir", help="where the stack's process logs go")
+    ] = Path(".stack/chaos-logs"),
+    list_only: Annotated[bool, typer.Option("--list", help="list the scenarios and exit")] = False,
+) -> None:
+    """Boot the stack, inject each scenario's faults under load, write results + report.
+
+    Exit code 1 when any result is fail or invalid (legacy's expected failures are fine),
+    2 on bad input.
+    """
+    from chaos.runner import ChaosOptions, ChaosUsageError, parse_targets, run_chaos
+    from chaos.scenarios import UnknownScenarioError, registry, select
+
+    console = Console(stderr=True)
+    if list_only:
+        for name, s in registry().items():
+            Console().print(f"[bold]{name}[/]: {s.description}")
+        return
+    try:
+        select(scenario)
+        parse_targets(target)
+    except (UnknownScenarioError, ChaosUsageError) as exc:
+        console.print(f"chaos: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    options = ChaosOptions(
+        scenarios=scenario,
+        targets=target,
+        time_scale=_default_time_scale() if time_scale is None else time_scale,
+        workers=workers,
+        log_dir=log_dir,
+        command=f"python -m harness chaos --scenario {scenario} --target {target}",
+    )
+    try:
+        run, _run_dir = run_chaos(options, console)
+    except ChaosUsageError as exc:
+        console.print(f"chaos: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    if not run.passed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chaos")(chaos)
