@@ -1,0 +1,221 @@
+"""The control API and the call path every fake shares (conventions §8).
+
+``FakeRuntime`` holds the active faults and the counters; ``install_control``
+adds ``/_control/*`` and ``/health`` to a fake's app; ``FakeRuntime.serve``
+wraps a fake's answer with the faults (latency, hang, error, malformed) and
+counts the call by task and by final status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from pydantic import ValidationError
+
+from chaos.fakes.faults import ActiveFaults, ErrorFault, FaultConfig
+
+JSON = "application/json"
+# A client that went away before the answer: nginx's code, so stats show it apart from real answers.
+CLIENT_CLOSED = 499
+# 200 with this body is the "malformed" fault: not JSON at all, so any JSON parser fails.
+MALFORMED_BODY = b'{"choices": [{"message": {"content": "this is not json'
+_HANG_POLL_S = 0.25
+
+_ERROR_TYPES = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "not_found"),
+    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
+    500: ("server_error", "internal_server_error"),
+    502: ("server_error", "bad_gateway"),
+    503: ("server_error", "service_unavailable"),
+    504: ("server_error", "gateway_timeout"),
+}
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(json.dumps(payload).encode(), status, headers=headers, media_type=JSON)
+
+
+def openai_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error as OpenAI/Groq send it: ``{"error": {"message", "type", "code"}}``."""
+    error_type, code = _ERROR_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", str(status))
+    )
+    body = {"error": {"message": message, "type": error_type, "code": code}}
+    return json_response(body, status, headers)
+
+
+def format_retry_after(seconds: float) -> str:
+    """Whole seconds as an integer ("1"), else a decimal ("0.1") for time-scaled runs."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+def fault_error_response(fault: ErrorFault) -> Response:
+    headers = None
+    if fault.status in (429, 503):
+        headers = {"Retry-After": format_retry_after(fault.retry_after_s)}
+    if fault.status == 429:
+        message = "Rate limit reached (injected by the fake's control API). Please retry later."
+    else:
+        message = f"Injected error {fault.status} (fake's control API)."
+    return openai_error(fault.status, message, headers)
+
+
+@dataclass
+class Stats:
+    calls_total: int = 0
+    calls_by_task: Counter[str] = field(default_factory=Counter)
+    responses_by_status: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "calls_total": self.calls_total,
+            "calls_by_task": dict(self.calls_by_task),
+            "responses_by_status": dict(self.responses_by_status),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+        }
+
+
+class FakeRuntime:
+    """Faults and counters of one fake; ``on_reset`` clears the fake's own data."""
+
+    def __init__(
+        self, kind: str, *, has_tasks: bool = False, on_reset: Callable[[], None] | None = None
+    ) -> None:
+        self.kind = kind
+        self.has_tasks = has_tasks
+        self.on_reset = on_reset
+        self.active = ActiveFaults()
+        self.stats = Stats()
+
+    def set_faults(self, config: FaultConfig) -> None:
+        self.active.released.set()  # requests hung by the previous config answer normally now
+        self.active = ActiveFaults.from_config(config)
+
+    def clear_faults(self) -> None:
+        self.set_faults(FaultConfig())
+
+    def reset(self) -> None:
+        self.clear_faults()
+        # in_flight keeps counting requests still running (e.g. just released from a hang)
+        in_flight = self.stats.in_flight
+        self.stats = Stats(in_flight=in_flight, max_in_flight=in_flight)
+        if self.on_reset is not None:
+            self.on_reset()
+
+    async def serve(
+        self, request: Request, task: str | None, answer: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """Count the call, apply the active faults, else ``answer()``."""
+        stats = self.stats
+        stats.calls_total += 1
+        if task is not None:
+            stats.calls_by_task[task] += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        status = CLIENT_CLOSED  # unless an answer is produced (cancelled on disconnect)
+        try:
+            response = await self._answer(request, task, answer)
+            status = response.status_code
+            return response
+        finally:
+            # counted on the Stats the call started with, so a reset mid-call stays clean
+            stats.in_flight -= 1
+            if stats is self.stats:
+                stats.responses_by_status[str(status)] += 1
+            else:
+                self.stats.in_flight = max(0, self.stats.in_flight - 1)
+
+    async def _answer(
+        self, request: Request, task: str | None, answer: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        decision = self.active.decide(task)
+        if decision.latency_s:
+            await asyncio.sleep(decision.latency_s)
+        if decision.hang is not None:
+            if await _hang_until_released(decision.hang, request):
+                return Response(status_code=CLIENT_CLOSED)
+            return await answer()  # the faults were changed: answer as a healthy server
+        if decision.error is not None:
+            return fault_error_response(decision.error)
+        if decision.malformed:
+            return Response(MALFORMED_BODY, 200, media_type=JSON)
+        return await answer()
+
+
+async def _hang_until_released(released: asyncio.Event, request: Request) -> bool:
+    """Wait until the faults change; True when the client disconnected first."""
+    while not released.is_set():
+        try:
+            await asyncio.wait_for(released.wait(), _HANG_POLL_S)
+        except TimeoutError:
+            if await request.is_disconnected():
+                return True
+    return False
+
+
+def install_control(app: FastAPI, runtime: FakeRuntime) -> None:
+    """Add ``/_control/faults|stats|reset`` and ``/health`` to ``app``."""
+
+    @app.get("/health")
+    async def health() -> Response:
+        return json_response({"status": "ok", "fake": runtime.kind})
+
+    @app.get("/_control/faults")
+    async def get_faults() -> Response:
+        return json_response(runtime.active.config.model_dump(mode="json"))
+
+    @app.put("/_control/faults")
+    async def put_faults(request: Request) -> Response:
+        raw = await request.body()
+        try:
+            payload = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError as exc:
+            return json_response({"detail": f"the fault config is not JSON: {exc}"}, 422)
+        try:
+            config = FaultConfig.model_validate(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            return json_response(
+                {
+                    "detail": f"invalid fault config: {problems}. See docs/fakes.md (FaultConfig).",
+                    "errors": exc.errors(include_url=False, include_context=False),
+                },
+                422,
+            )
+        if config.tasks is not None and not runtime.has_tasks:
+            return json_response(
+                {"detail": f"'tasks' is for the fake LLM only: remove it ({runtime.kind} fake)"},
+                422,
+            )
+        runtime.set_faults(config)
+        return json_response(config.model_dump(mode="json"))
+
+    @app.delete("/_control/faults")
+    async def delete_faults() -> Response:
+        runtime.clear_faults()
+        return json_response(runtime.active.config.model_dump(mode="json"))
+
+    @app.get("/_control/stats")
+    async def get_stats() -> Response:
+        return json_response(runtime.stats.as_json())
+
+    @app.post("/_control/reset")
+    async def reset() -> Response:
+        runtime.reset()
+        return json_response({"status": "reset"})
