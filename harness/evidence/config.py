@@ -17,6 +17,7 @@ import math
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.evidence.base import EvidenceError, GateContext, Outcome
@@ -80,13 +81,16 @@ def secret_rejected(evidence: Any, context: GateContext) -> Outcome:
     ref = context.spec.app_factory
     base = {**context.spec.probe_env, "ENV": "production"}
     placeholder = str(evidence.params.get("placeholder", PLACEHOLDER_SECRET))
-    attempts = {"placeholder": placeholder, "short": "short-key"}
-    accepted = [
-        label
-        for label, key in attempts.items()
-        if _probe(context, "app", ref, {**base, "SECRET_KEY": key})["ok"]
-    ]
-    control = _probe(context, "app", ref, {**base, "SECRET_KEY": STRONG_TEST_SECRET})
+    attempts = {"placeholder": placeholder, "short": "short-key", "strong": STRONG_TEST_SECRET}
+    # three child processes at once: each mostly waits on imports
+    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+        futures = {
+            label: pool.submit(_probe, context, "app", ref, {**base, "SECRET_KEY": key})
+            for label, key in attempts.items()
+        }
+        answers = {label: future.result() for label, future in futures.items()}
+    control = answers.pop("strong")
+    accepted = [label for label, answer in answers.items() if answer["ok"]]
     if accepted:
         return Outcome.fail(
             f"starts in production with a {' and a '.join(accepted)} SECRET_KEY",
