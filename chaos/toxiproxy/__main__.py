@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import json
 import logging
 import random
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
 from chaos.toxiproxy import VERSION
 from chaos.toxiproxy.api import ProxyRegistry, create_app
 from chaos.toxiproxy.proxy import is_loopback
+from chaos.toxiproxy.toxics import ApiError
 
 log = logging.getLogger("chaos.toxiproxy")
 
@@ -41,12 +43,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="allow the API and proxies to bind addresses other than loopback",
     )
+    parser.add_argument(
+        "--config",
+        "-config",
+        type=Path,
+        default=None,
+        help="JSON file with a list of proxies to create at start (as toxiproxy-server -config)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
     return parser.parse_args(argv)
 
 
-async def serve(host: str, port: int, seed: int, allow_non_loopback: bool) -> None:
+def read_config(path: Path) -> list[object]:
+    try:
+        proxies = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: cannot read --config {path}: {exc}") from exc
+    if not isinstance(proxies, list):
+        raise SystemExit(f"error: --config {path} must hold a JSON list of proxies")
+    return proxies
+
+
+async def serve(
+    host: str, port: int, seed: int, allow_non_loopback: bool, config: list[object]
+) -> None:
     registry = ProxyRegistry(seed, allow_non_loopback)
+    try:
+        await registry.populate(config)
+    except ApiError as exc:
+        await registry.close()
+        raise SystemExit(f"error: --config: {exc.message}") from exc
     runner = web.AppRunner(create_app(registry), access_log=None)
     await runner.setup()
     try:
@@ -87,12 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     try:
-        asyncio.run(serve(args.host, args.port, seed, args.allow_non_loopback))
+        config = read_config(args.config) if args.config else []
+        asyncio.run(serve(args.host, args.port, seed, args.allow_non_loopback, config))
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 1
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
     return 0
 
 

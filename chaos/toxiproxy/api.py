@@ -72,6 +72,25 @@ class ProxyRegistry:
         self.proxies[name] = proxy
         return proxy
 
+    async def populate(self, items: list[object]) -> list[Proxy]:
+        """Create or replace ``items``; one with an unchanged listen/upstream is kept."""
+        parsed = [self.parse_proxy(item) for item in items]  # validate all before changing any
+        result: list[Proxy] = []
+        for item, (name, listen, upstream, enabled) in zip(items, parsed, strict=True):
+            existing = self.proxies.get(name)
+            if existing is not None:
+                same_listen = existing.listen == listen or listen.endswith(":0")
+                if existing.upstream == upstream and same_listen:
+                    if enabled and not existing.enabled:
+                        await existing.start()
+                    elif not enabled and existing.enabled:
+                        await existing.stop()
+                    result.append(existing)
+                    continue
+                await self.delete(name)
+            result.append(await self.create(item))
+        return result
+
     async def delete(self, name: str) -> None:
         proxy = self.get(name)
         await proxy.stop()
@@ -127,24 +146,9 @@ async def populate(request: web.Request) -> web.Response:
     body = await _body(request)
     if not isinstance(body, list):
         raise bad_request("bad request body: expected a JSON array of proxies")
-    parsed = [registry.parse_proxy(item) for item in body]  # validate all before changing any
-    result: list[dict[str, object]] = []
     async with registry.lock:
-        for item, (name, listen, upstream, enabled) in zip(body, parsed, strict=True):
-            existing = registry.proxies.get(name)
-            if existing is not None:
-                if existing.upstream == upstream and (
-                    existing.listen == listen or listen.endswith(":0")
-                ):
-                    if enabled and not existing.enabled:
-                        await existing.start()
-                    elif not enabled and existing.enabled:
-                        await existing.stop()
-                    result.append(existing.to_json())
-                    continue
-                await registry.delete(name)
-            result.append((await registry.create(item)).to_json())
-    return web.json_response({"proxies": result}, status=201)
+        proxies = await registry.populate(body)
+    return web.json_response({"proxies": [p.to_json() for p in proxies]}, status=201)
 
 
 async def get_proxy(request: web.Request) -> web.Response:

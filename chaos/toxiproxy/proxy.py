@@ -99,10 +99,14 @@ class Connection:
             state = self.states.get(toxic.name)
             if state is not None and state.toxic.generation == toxic.generation:
                 continue
+            applies = toxic_applies(self.proxy.seed, self.proxy.name, self.number, toxic)
+            new_state = ToxicState(toxic, applies)
             if state is not None:
                 state.cancel_timer()
-            applies = toxic_applies(self.proxy.seed, self.proxy.name, self.number, toxic)
-            state = ToxicState(toxic, applies)
+                # an update keeps what the toxic counted on this connection, as Toxiproxy's
+                # stateful toxics do (limit_data goes on from the bytes already passed)
+                new_state.bytes_passed = state.bytes_passed
+            state = new_state
             self.states[toxic.name] = state
             if applies and toxic.type == "timeout":
                 self._arm_timeout(state)

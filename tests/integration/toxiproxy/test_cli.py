@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -50,3 +51,27 @@ def test_single_dash_flags_start_a_working_server(processes: ProcessGroup) -> No
     server = processes.start("toxiproxy-dash", argv, cwd=REPO)
     server.wait_http(f"http://127.0.0.1:{port}/version")
     assert httpx.get(f"http://127.0.0.1:{port}/proxies").json() == {}
+
+
+def test_config_file_creates_proxies_at_start(processes: ProcessGroup, tmp_path: Path) -> None:
+    listen = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "proxies.json"
+    config.write_text(json.dumps([{"name": "db", "listen": listen, "upstream": "127.0.0.1:5432"}]))
+    port = free_port()
+    argv = [sys.executable, "-m", "chaos.toxiproxy", "--port", str(port), "-config", str(config)]
+    processes.start("toxiproxy-config", argv, cwd=REPO).wait_http(
+        f"http://127.0.0.1:{port}/version"
+    )
+    proxy = httpx.get(f"http://127.0.0.1:{port}/proxies/db").json()
+    assert (proxy["listen"], proxy["enabled"]) == (listen, True)
+
+
+def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "proxies.json"
+    config.write_text('{"name": "not a list"}')
+    result = run_cli("--port", str(free_port()), "--config", str(config))
+    assert result.returncode == 1
+    assert "must hold a JSON list of proxies" in result.stderr
+    config.write_text('[{"name": "no upstream"}]')
+    result = run_cli("--port", str(free_port()), "--config", str(config))
+    assert (result.returncode, "upstream: missing required field" in result.stderr) == (1, True)
