@@ -79,8 +79,9 @@ class ProxyRegistry:
         for item, (name, listen, upstream, enabled) in zip(items, parsed, strict=True):
             existing = self.proxies.get(name)
             if existing is not None:
-                same_listen = existing.listen == listen or listen.endswith(":0")
-                if existing.upstream == upstream and same_listen:
+                # as Toxiproxy: kept only if listen (as bound) and upstream are unchanged,
+                # so a ":0" listen always gets a fresh proxy on a new port
+                if existing.upstream == upstream and existing.listen == listen:
                     if enabled and not existing.enabled:
                         await existing.start()
                     elif not enabled and existing.enabled:

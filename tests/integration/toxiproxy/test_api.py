@@ -133,6 +133,10 @@ def test_populate_creates_keeps_and_replaces(api: httpx.Client, upstreams: Upstr
         "/populate", json=[{"name": "a", "upstream": upstreams.echo, "listen": created["listen"]}]
     )
     assert again.json()["proxies"][0]["listen"] == created["listen"]  # unchanged: kept
+    port_zero = api.post(
+        "/populate", json=[{"name": "a", "upstream": upstreams.echo, "listen": "127.0.0.1:0"}]
+    )
+    assert port_zero.json()["proxies"][0]["listen"] != created["listen"]  # ":0" differs: new port
     moved = api.post(
         "/populate", json=[{"name": "a", "upstream": upstreams.blob, "listen": "127.0.0.1:0"}]
     )
