@@ -262,27 +262,11 @@ def run_demo(*, time_scale: float, workers: int = 2) -> tuple[RunResults, Path]:
         console.print("[yellow]harness.compare not installed: no compare report[/]")
         return run, run_dir
     try:
-        compare_dir.mkdir(exist_ok=True)
-        legacy = _single_target_run(run, "legacy")
-        refactored = _single_target_run(run, "refactored")
-        compare_runs(legacy, refactored, compare_dir)
-        console.print(f"  compare report: {compare_dir}/compare.html")
+        _, page = compare_runs(run, None, compare_dir)  # legacy vs refactored of this run
+        console.print(f"  compare report: {page}")
     except Exception as exc:
         console.print(f"[yellow]compare report not written: {exc!r}[/]")
     return run, run_dir
-
-
-def _single_target_run(run: RunResults, target: str) -> RunResults:
-    return RunResults(
-        run_id=f"{run.run_id}:{target}",
-        kind=run.kind,
-        created_at=run.created_at,
-        time_scale=run.time_scale,
-        command=run.command,
-        environment=run.environment,
-        results=[r for r in run.results if r.target == target],
-        finished_at=run.finished_at,
-    )
 
 
 def default_time_scale() -> float:

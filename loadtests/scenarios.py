@@ -86,8 +86,9 @@ LOOP_LAG = Threshold(
     "event_loop_lag_max",
     "event_loop_lag_max_s",
     "<",
-    0.5,
-    "event-loop lag (refactored /metrics) below 0.5 s; legacy exposes none (missing = fail)",
+    1.0,
+    "event-loop lag (refactored /metrics) below 1 s (a blocked loop lags by the LLM latency, "
+    "CPU contention alone by ~0.1-0.3 s); legacy exposes none (missing = fail)",
     unit="s",
 )
 FEW_ERRORS = Threshold(
