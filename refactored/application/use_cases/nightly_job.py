@@ -73,16 +73,25 @@ class NightlyReport:
 async def run_bounded(
     items: Iterable[T], work: Callable[[T], Awaitable[bool]], concurrency: int | None
 ) -> list[bool]:
-    """Run ``work`` over ``items``; at most ``concurrency`` at once (None: all at once)."""
-    if concurrency is None:
-        return list(await asyncio.gather(*(work(item) for item in items)))
-    semaphore = asyncio.Semaphore(concurrency)
+    """Run ``work`` over ``items``; at most ``concurrency`` at once (None: all at once).
 
-    async def limited(item: T) -> bool:
+    A TaskGroup, so one failure cancels the rest (no task left holding a
+    connection after the job gave up); the first error is re-raised as is.
+    """
+    semaphore = asyncio.Semaphore(concurrency) if concurrency is not None else None
+
+    async def one(item: T) -> bool:
+        if semaphore is None:
+            return await work(item)
         async with semaphore:
             return await work(item)
 
-    return list(await asyncio.gather(*(limited(item) for item in items)))
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(item)) for item in items]
+    except BaseExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _state_from_json(data: dict[str, Any]) -> FriendshipState:

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from refactored.core.resilience.deadline import request_deadline
-from refactored.infrastructure.observability.logging import request_id_var
+from refactored.infrastructure.observability.logging import conversation_id_var, request_id_var
 from refactored.infrastructure.observability.metrics import http_request_duration
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -52,6 +52,7 @@ class ObservabilityMiddleware:
         headers = dict(scope.get("headers", []))
         request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        conversation_token = conversation_id_var.set(None)
         status = 500
         started = time.perf_counter()
 
@@ -71,6 +72,7 @@ class ObservabilityMiddleware:
                 time.perf_counter() - started
             )
             request_id_var.reset(token)
+            conversation_id_var.reset(conversation_token)
 
 
 class BodySizeLimitMiddleware:
