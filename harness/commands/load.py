@@ -60,13 +60,13 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def ablation(
         scenario: str = typer.Option(
-            "llm_slow,llm_429_storm,db_pool_exhaustion,rate_limit_burst",
+            "three_am,llm_429_storm,db_pool_exhaustion,rate_limit_burst",
             help="comma-separated load scenarios",
         ),
         policy: str = typer.Option("all", help="comma-separated RESILIENCE_DISABLE policies"),
         time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
         duration_factor: float = typer.Option(
-            0.3, min=0.05, max=1.0, help="shortens every scenario (the matrix stays < ~10 min)"
+            0.2, min=0.05, max=1.0, help="shortens every scenario (the matrix stays < ~10 min)"
         ),
         workers: int = typer.Option(2, min=1),
     ) -> None:

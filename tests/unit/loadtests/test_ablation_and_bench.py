@@ -45,11 +45,11 @@ def _result(scenario: str, variant: str, broken: set[str]) -> ScenarioResult:
 
 def _run() -> RunResults:
     results = [
-        _result("llm_slow", "", set()),
+        _result("three_am", "", set()),
         _result("llm_429_storm", "", set()),
-        _result("llm_slow", "timeouts", {"no_lb_504", "conversation_end_p99_under_deadline"}),
+        _result("three_am", "timeouts", {"no_lb_504", "conversation_end_p99_under_deadline"}),
         _result("llm_429_storm", "timeouts", set()),
-        _result("llm_slow", "outbox", set()),
+        _result("three_am", "outbox", set()),
         _result("llm_429_storm", "outbox", set()),
     ]
     return RunResults("r1", "ablation", "2026-11-22T21:00:00+00:00", 0.1, results=results)
@@ -57,14 +57,14 @@ def _run() -> RunResults:
 
 def test_regressions_are_thresholds_the_baseline_met() -> None:
     run = _run()
-    base = run.find("refactored", "llm_slow", "")
-    variant = run.find("refactored", "llm_slow", "timeouts")
+    base = run.find("refactored", "three_am", "")
+    variant = run.find("refactored", "three_am", "timeouts")
     assert regressions(base, variant) == ["no_lb_504", "conversation_end_p99_under_deadline"]
 
 
 def test_table_names_the_failure_that_returns_and_reports_useless_fixes() -> None:
     header, rows, findings = ablation_table(_run())
-    assert header == ["disabled policy", "llm_slow", "llm_429_storm"]
+    assert header == ["disabled policy", "three_am", "llm_429_storm"]
     by_policy = {row[0]: row[1:] for row in rows}
     assert by_policy["timeouts"][0].startswith("**no_lb_504")
     assert by_policy["timeouts"][1].startswith("no change")
@@ -75,8 +75,8 @@ def test_table_names_the_failure_that_returns_and_reports_useless_fixes() -> Non
 
 def test_variants_that_change_nothing_are_unexpected_passes() -> None:
     run = _run()
-    assert run.find("refactored", "llm_slow", "outbox").verdict == "unexpected_pass"
-    assert run.find("refactored", "llm_slow", "timeouts").verdict == "expected_fail"
+    assert run.find("refactored", "three_am", "outbox").verdict == "unexpected_pass"
+    assert run.find("refactored", "three_am", "timeouts").verdict == "expected_fail"
     assert run.passed  # only a failing baseline fails the ablation run
 
 
