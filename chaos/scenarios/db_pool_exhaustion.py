@@ -1,8 +1,9 @@
 """db_pool_exhaustion: the nightly job runs during traffic on a slow database (handbook A2).
 
-Setup: 40 inactive friendships (decay due) and 60 active ones (summary due) are seeded for
-a separate agent. Fault: a small Toxiproxy ``latency`` toxic on ``postgres`` (a fifth of
-the statement timeout: slow, not failing), then ``POST /v1/admin/nightly`` with the
+Setup: 40 inactive friendships (decay due) and 40 active ones (summary due) are seeded for
+a separate agent. Fault: a small Toxiproxy ``latency`` toxic on ``postgres`` (a twentieth
+of the statement timeout: slow, not failing) and summary LLM calls of 2% of the LLM
+timeout, then ``POST /v1/admin/nightly`` with the
 target's admin token while the normal load runs. Legacy runs the job inline in the request
 (blocking that worker's event loop) with 20 threads each holding a pooled connection
 during an LLM call: the pool the requests need is gone. Refactored runs it with a bounded
@@ -30,10 +31,10 @@ from chaos.scenarios.base import (
     sanity_fault,
     share,
 )
-from chaos.scenarios.faults import toxic
+from chaos.scenarios.faults import fake_faults, toxic
 from chaos.scenarios.timeline import Timeline
 
-INACTIVE, ACTIVE = 40, 60
+INACTIVE, ACTIVE = 40, 40
 JOB = "nightly_job"
 
 
@@ -55,16 +56,13 @@ class DbPoolExhaustion(Scenario):
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         t = self.timeline(ctx)
-        latency_ms = int(0.2 * ctx.db_statement_timeout_s * 1000)
+        # slow, not failing: a twentieth of the statement timeout per round trip, and summary
+        # calls of a fiftieth of the LLM timeout (legacy holds a pooled connection meanwhile)
+        slow_db = {"latency": int(0.05 * ctx.db_statement_timeout_s * 1000)}
+        slow_summary = {"latency_ms": int(0.02 * ctx.llm_timeout_s * 1000), "tasks": ["summary"]}
         return [
-            toxic(
-                "db_slow",
-                "postgres",
-                "latency",
-                {"latency": latency_ms},
-                t.fault_start_s,
-                t.fault_end_s,
-            )
+            toxic("db_slow", "postgres", "latency", slow_db, t.fault_start_s, t.fault_end_s),
+            fake_faults("llm_slow_summary", "llm", slow_summary, t.fault_start_s, t.fault_end_s),
         ]
 
     def plan(self, ctx: ScenarioContext) -> LoadPlan:

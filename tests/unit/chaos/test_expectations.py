@@ -175,3 +175,18 @@ def test_result_carries_series_windows_and_per_endpoint_figures() -> None:
     assert result.fault_windows == [{"label": "fault", "start_s": 2, "end_s": 12}]
     assert result.health_latency_ms["count"] > 0
     assert result.to_dict()["verdict"] == "pass"
+
+
+def test_llm_down_counts_undegraded_answers_after_recovery_as_recovered() -> None:
+    scenario = registry()["llm_down"]
+    ctx = context("refactored")
+    fault = (2.0, 9.2)
+    tail_start = fault[1] + ctx.breaker_recovery_s + 1.0
+    load = samples(20, start_s=2, end_s=9, degraded=("emotion", "questions", "topics")) + samples(
+        10, start_s=tail_start, end_s=tail_start + 2, degraded=()
+    )
+    checks = by_name(scenario.evaluate(ctx, measurements(load, window=fault)))
+    assert checks["recovered_full_analysis_share"].observed == 1.0
+    still_degraded = samples(10, start_s=tail_start, end_s=tail_start + 2, degraded=("emotion",))
+    checks = by_name(scenario.evaluate(ctx, measurements(still_degraded, window=fault)))
+    assert checks["recovered_full_analysis_share"].observed == 0.0
