@@ -30,7 +30,13 @@ from matplotlib.axes import Axes
 from harness.results import RunResults, ScenarioResult, load_results, now_iso
 
 LEFT_COLOUR, RIGHT_COLOUR = "#d62728", "#1f77b4"
-STATUS_COLOURS = {"2": "#2ca02c", "4": "#ff7f0e", "5": "#d62728", "e": "#7f7f7f"}
+# one colour per status code a run shows; classes as a fallback
+STATUS_COLOURS = {
+    "200": "#2ca02c", "201": "#98df8a", "404": "#c5b0d5", "413": "#9467bd", "422": "#8c564b",
+    "429": "#ff7f0e", "500": "#7b0000", "502": "#e377c2", "503": "#bcbd22", "504": "#d62728",
+    "error": "#7f7f7f",
+}  # fmt: skip
+CLASS_COLOURS = {"2": "#2ca02c", "4": "#ff7f0e", "5": "#d62728"}
 
 
 class CompareError(ValueError):
@@ -211,7 +217,10 @@ def plot_pair(pair: Pair, left_label: str, right_label: str, path: Path) -> Path
     _bars(axes[3][0], sides, "LLM calls per request", lambda r: r.llm_calls.get("per_request"))
     _bars(axes[3][1], sides, "event-loop lag max (s)", lambda r: r.event_loop_lag_max_s)
     for ax in [*axes[0], *axes[1], *axes[2]]:
-        _shade_faults(ax, pair.right.fault_windows or pair.left.fault_windows)
+        # each side's own windows: the same schedule can land at slightly different times
+        _shade_faults(ax, pair.left.fault_windows)
+        if pair.right.fault_windows != pair.left.fault_windows:
+            _shade_faults(ax, pair.right.fault_windows)
 
     windows = pair.right.fault_windows or pair.left.fault_windows
     shaded = ", ".join(str(w.get("label", "")) for w in windows)
@@ -281,7 +290,7 @@ def _status_codes(ax: Axes, result: ScenarioResult, label: str) -> None:
         _no_data(ax, "status series")
         return
     codes = sorted(status)
-    colours = [STATUS_COLOURS.get(code[0], "#9467bd") for code in codes]
+    colours = [STATUS_COLOURS.get(c, CLASS_COLOURS.get(c[0], "#17becf")) for c in codes]
     ax.stackplot(t, *[status[c][: len(t)] for c in codes], labels=codes, colors=colours, alpha=0.8)
     ax.legend(fontsize=8, loc="upper right")
 
@@ -311,13 +320,13 @@ def _bars(ax: Axes, sides: list[Side], title: str, get: Any) -> None:
         return
     numbers = [float(v) if v is not None else 0.0 for v in values]
     bars = ax.bar(labels, numbers, color=[colour for _, _, colour in sides])
-    ax.bar_label(bars, labels=[_fmt(v) for v in values])
+    ax.bar_label(bars, labels=[_fmt(v) if v is not None else "not measured" for v in values])
 
 
 def _shade_faults(ax: Axes, windows: list[dict[str, Any]]) -> None:
     for i, window in enumerate(windows):
         label = f"fault: {window.get('label', '')}" if i == 0 else None
-        ax.axvspan(window["start_s"], window["end_s"], color="#ffbf00", alpha=0.18, label=label)
+        ax.axvspan(window["start_s"], window["end_s"], color="#ffbf00", alpha=0.14, label=label)
 
 
 # ---- output --------------------------------------------------------------------------------
