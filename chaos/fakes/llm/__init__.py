@@ -23,7 +23,6 @@ def create_app() -> FastAPI:
     runtime = FakeRuntime("llm", has_tasks=True)
     app = FastAPI(title="fake LLM", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
-    install_control(app, runtime)
     ids = itertools.count(1)
 
     async def chat_completions(request: Request) -> Response:
@@ -79,4 +78,5 @@ def create_app() -> FastAPI:
 
     app.add_api_route("/chat/completions", chat_completions, methods=["POST"])
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    install_control(app, runtime)  # after the hot routes: routing tries them first
     return app
