@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import sys
 import time
@@ -158,7 +159,7 @@ def _run_all(
             needs_restart = False
             for scenario in scenarios:
                 progress.update(task, description=f"{target} · {scenario.name}")
-                if scenario.needs_amqp and not getattr(info, "amqp_url", None):
+                if scenario.needs_amqp and not amqp_url_of(info):
                     reason = "AMQP_URL is unset: no broker to take down (set AMQP_URL to run it)"
                     state.skipped.append(
                         {"target": target, "scenario": scenario.name, "reason": reason}
@@ -208,7 +209,7 @@ async def run_scenario(
             http=http,
             time_scale=time_scale,
             prefix=prefix,
-            amqp_url=getattr(info, "amqp_url", None),
+            amqp_url=amqp_url_of(info),
         )
         try:
             await reset_injectors(http, endpoints)
@@ -239,6 +240,13 @@ async def run_scenario(
             # leave nothing injected behind, whatever happened
             with contextlib.suppress(httpx.HTTPError):
                 await reset_injectors(http, endpoints)
+
+
+def amqp_url_of(info: Any) -> str | None:
+    """The broker URL with its password: stack info redacts it, the environment has it."""
+    if not getattr(info, "amqp_url", None):
+        return None
+    return os.environ.get("AMQP_URL") or getattr(info, "amqp_url", None)
 
 
 async def reset_injectors(http: httpx.AsyncClient, endpoints: Any) -> None:

@@ -50,8 +50,8 @@ class BrokerDown(Scenario):
         return Timeline.of(fault_s=max(1.2 * ctx.lb_timeout_s, 5.0), recovery_s=2.0)
 
     def drain_timeout_s(self, ctx: ScenarioContext) -> float:
-        # the relay retries with backoff; give it a few LB timeouts to catch up
-        return max(15.0, 3 * ctx.lb_timeout_s)
+        # the relay reconnects with backoff; one and a half LB timeouts is plenty to catch up
+        return max(8.0, 1.5 * ctx.lb_timeout_s)
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         t = self.timeline(ctx)
