@@ -218,3 +218,12 @@ async def test_memory_fake_has_the_same_faults(memory_client: httpx.AsyncClient)
     counted = (await memory_client.get("/_control/stats")).json()
     assert counted["responses_by_status"] == {"503": 1}
     assert counted["calls_by_task"] == {}
+
+
+async def test_in_flight_counts_concurrent_calls(llm_client: httpx.AsyncClient) -> None:
+    await put_faults(llm_client, {"latency_ms": 200})
+    responses = await asyncio.gather(*(ask(llm_client, "emotion", MESSAGES) for _ in range(5)))
+    assert [r.status_code for r in responses] == [200] * 5
+    counted = await stats(llm_client)
+    assert counted["max_in_flight"] == 5
+    assert counted["in_flight"] == 0
