@@ -251,6 +251,7 @@ DB_POOL_EXHAUSTION = Scenario(
         _faults_applied(2),
         NO_LB_504,
         CONVERSATION_P99_UNDER_DEADLINE,
+        FEW_ERRORS,
         NO_WORKER_RESTART,
         HEALTH_FAST,
     ),
