@@ -11,6 +11,7 @@ import json
 import time
 
 from fastapi import FastAPI, Request, Response
+from starlette.routing import Route
 
 from chaos.fakes.control import FakeRuntime, install_control, json_response, openai_error
 from chaos.fakes.llm.answers import ANSWERS, TASKS, BadRequest, parse_task
@@ -76,7 +77,9 @@ def create_app() -> FastAPI:
 
         return await runtime.serve(request, task, answer)
 
-    app.add_api_route("/chat/completions", chat_completions, methods=["POST"])
-    app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
-    install_control(app, runtime)  # after the hot routes: routing tries them first
+    # Plain Starlette routes, first in the table: the hot path skips FastAPI's
+    # dependency solving and the scan over the control routes.
+    for path in ("/chat/completions", "/v1/chat/completions"):
+        app.router.routes.insert(0, Route(path, chat_completions, methods=["POST"]))
+    install_control(app, runtime)
     return app
