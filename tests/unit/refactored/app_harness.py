@@ -28,6 +28,12 @@ def unit_settings(**extra: Any) -> Settings:
         "nightly_scheduler_enabled": False,
         "admin_token": "secret-token",
         "amqp_url": None,
+        # A whole-request deadline of 60 s (and a breaker that stays open for 60 s)
+        # unless a test says otherwise: a loaded CI machine must never turn a unit
+        # test into a 504 or a half-open probe.
+        "request_deadline_s": 60_000,
+        "deadline_reserve_s": 0,
+        "circuit_breaker_recovery_timeout": 60_000,
     }
     values.update(extra)
     return ExplicitSettings(**values)
