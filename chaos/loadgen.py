@@ -58,13 +58,15 @@ class Sample:
 
 @dataclass(frozen=True)
 class ClientSpec:
-    """A simulated client: a closed loop of requests with think time between them."""
+    """A simulated client: a request every ``think_s`` (jittered), at most
+    ``max_in_flight`` pending."""
 
     name: str
     xff: str
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     think_s: float = 0.6
     users: int = 3
+    max_in_flight: int = 4
     start_s: float = 0.0
     stop_s: float | None = None  # None: until the load stops
 
@@ -178,22 +180,38 @@ class LoadGenerator:
     # -- the simulated clients -------------------------------------------------------------
 
     async def _client_loop(self, client: httpx.AsyncClient, spec: ClientSpec) -> None:
+        """Requests at the client's pace, not at the server's: a new one every think time
+        while fewer than ``max_in_flight`` are pending. A closed loop (wait for the answer,
+        then think) would send almost nothing to a blocked server and hide exactly the
+        latency a chaos scenario is about (coordinated omission)."""
         rng = random.Random(f"{self.seed}-{spec.name}")
         users = self.user_ids(spec)
         endpoints = list(spec.mix)
         weights = [spec.mix[e] for e in endpoints]
+        in_flight: set[asyncio.Task[Sample]] = set()
         if spec.start_s > self.clock():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=spec.start_s - self.clock())
-        while not self._stop.is_set():
-            if spec.stop_s is not None and self.clock() >= spec.stop_s:
-                return
-            endpoint = rng.choices(endpoints, weights)[0]
-            await self.request(client, spec.name, spec.xff, endpoint, rng.choice(users), rng)
-            # jittered think time so that clients do not march in lock step
-            think = spec.think_s * rng.uniform(0.5, 1.5)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=think)
+        try:
+            while not self._stop.is_set():
+                if spec.stop_s is not None and self.clock() >= spec.stop_s:
+                    break
+                if len(in_flight) < spec.max_in_flight:
+                    endpoint = rng.choices(endpoints, weights)[0]
+                    task = asyncio.create_task(
+                        self.request(client, spec.name, spec.xff, endpoint, rng.choice(users), rng)
+                    )
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                # jittered think time so that clients do not march in lock step
+                think = spec.think_s * rng.uniform(0.5, 1.5)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=think)
+            if in_flight:
+                await asyncio.wait(set(in_flight))
+        finally:
+            for task in in_flight:
+                task.cancel()
 
     async def _burst(self, client: httpx.AsyncClient, burst: BurstSpec) -> None:
         if burst.at_s > self.clock():

@@ -56,7 +56,9 @@ class Llm429Storm(Scenario):
 
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         # conversation ends only: the amplification is counted per conversation end
-        return LoadPlan(clients=tuple(replace(c, mix={END: 1.0}) for c in standard_clients(6)))
+        # ~1 conversation end per second per client: under the 100/minute limit per client
+        clients = standard_clients(6, think_s=1.0)
+        return LoadPlan(clients=tuple(replace(c, mix={END: 1.0}) for c in clients))
 
     def duration_s(self, ctx: ScenarioContext) -> float:
         return self.timeline(ctx).end_s

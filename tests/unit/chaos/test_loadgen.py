@@ -155,3 +155,26 @@ def test_client_addresses_are_distinct_private_and_avoid_the_prober_range() -> N
     addresses = [client_address(i) for i in range(1, 2000)]
     assert len(set(addresses)) == len(addresses)
     assert all(a.startswith("10.") and not a.startswith("10.254.") for a in addresses)
+
+
+class SlowTransport(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        await asyncio.sleep(0.5)
+        return httpx.Response(200, json={}, request=request)
+
+
+async def test_clients_keep_their_pace_against_a_slow_server_up_to_their_in_flight_cap() -> None:
+    """No coordinated omission: a slow server still receives the offered load."""
+    transport = SlowTransport()
+    spec = standard_clients(1, think_s=0.1)[0]
+    plan = LoadPlan(clients=(spec,), health_interval_s=10.0)
+    gen = LoadGenerator("http://t", plan, prefix="r-s", request_timeout_s=5.0, transport=transport)
+    await gen.run(1.0)
+    client_calls = len(gen.samples)
+    # a closed loop would manage 2 requests in 1 s against a 0.5 s server; capped at 4 in flight
+    assert client_calls >= 5
+    assert all(s.latency_ms >= 450 for s in gen.samples)
