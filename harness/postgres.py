@@ -20,6 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.net import LOOPBACK, free_port
@@ -39,7 +40,7 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
-def _connect(url: str):  # type: ignore[no-untyped-def]
+def _connect(url: str) -> Any:
     import psycopg2
 
     try:
@@ -51,6 +52,11 @@ def _connect(url: str):  # type: ignore[no-untyped-def]
         ) from exc
     connection.autocommit = True
     return connection
+
+
+def check_connection(url: str) -> None:
+    """Connect once to ``url`` or raise :class:`PostgresUnavailableError` saying what to do."""
+    _connect(url).close()
 
 
 def redact(url: str) -> str:

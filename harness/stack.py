@@ -33,6 +33,7 @@ from harness.postgres import (
     EmbeddedPostgres,
     PostgresUnavailableError,
     admin_url_from_env,
+    check_connection,
     create_database,
     drop_database,
     redact,
@@ -370,9 +371,7 @@ def _postgres(group: ProcessGroup, config: StackConfig) -> tuple[str, str]:
     url = admin_url_from_env() if config.database_url is None else config.database_url
     try:
         if url:
-            from harness.postgres import _connect  # the checked connection with a clear error
-
-            _connect(url).close()
+            check_connection(url)
             return "external", url
         return "embedded", EmbeddedPostgres(group).start(timeout=config.ready_timeout_s)
     except PostgresUnavailableError as exc:
