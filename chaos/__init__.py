@@ -1,0 +1,1 @@
+"""Chaos tooling: fault-controllable fakes, the Toxiproxy-compatible server, scenarios, runner."""

@@ -221,7 +221,7 @@ async def test_memory_fake_has_the_same_faults(memory_client: httpx.AsyncClient)
 
 
 async def test_in_flight_counts_concurrent_calls(llm_client: httpx.AsyncClient) -> None:
-    await put_faults(llm_client, {"latency_ms": 200})
+    await put_faults(llm_client, {"latency_ms": 500})  # long enough for all 5 to overlap
     responses = await asyncio.gather(*(ask(llm_client, "emotion", MESSAGES) for _ in range(5)))
     assert [r.status_code for r in responses] == [200] * 5
     counted = await stats(llm_client)
