@@ -40,7 +40,8 @@ from harness.services import TARGETS
 from loadtests.model import Scenario
 from loadtests.scenarios import SCENARIOS, get_scenario
 
-console = Console()
+# wide enough for the summary table when the output is not a terminal (make, CI logs)
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 class UnknownLoadTargetError(ValueError):
@@ -164,6 +165,7 @@ def _fmt(value: Any, digits: int = 0) -> str:
 
 
 def print_summary(run: RunResults) -> None:
+    """One row per result, then every broken threshold by name, observed value and limit."""
     table = Table(title=f"{run.kind} run {run.run_id}")
     for column in (
         "target",
@@ -174,11 +176,10 @@ def print_summary(run: RunResults) -> None:
         "LB 504",
         "p50 ms",
         "p99 ms",
-        "broken thresholds",
+        "restarts",
     ):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for result in run.results:
-        broken = ", ".join(e.describe() for e in result.failed_expectations()) or "-"
         colour = {"pass": "green", "expected_fail": "yellow", "unexpected_pass": "cyan"}.get(
             result.verdict, "red"
         )
@@ -191,9 +192,13 @@ def print_summary(run: RunResults) -> None:
             _fmt(result.extra.get("lb_504_count")),
             _fmt(result.latency_ms.get("p50")),
             _fmt(result.latency_ms.get("p99")),
-            broken,
+            _fmt(result.extra.get("worker_timeouts")),
         )
     console.print(table)
+    for result in run.results:
+        name = "/".join(p for p in (result.target, result.scenario, result.variant) if p)
+        for expectation in result.failed_expectations():
+            console.print(f"  {name} ({result.verdict}) broken: {expectation.describe()}")
 
 
 def new_run(kind: str, time_scale: float, facts: Mapping[str, Any]) -> RunResults:
