@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -321,13 +322,20 @@ def _wait_ready(process: ManagedProcess, url: str, what: str, timeout: float) ->
         ) from exc
 
 
-def _start_fake(group: ProcessGroup, target: str, kind: str, timeout: float) -> FakeInfo:
-    port = free_port()
-    argv = [sys.executable, "-m", f"chaos.fakes.{kind}", "--host", LOOPBACK, "--port", str(port)]
-    process = group.start(f"fake-{kind}-{target}", argv, cwd=REPO_ROOT)
-    url = f"http://{LOOPBACK}:{port}"
-    _wait_ready(process, f"{url}/health", f"the fake {kind}", timeout)
-    return FakeInfo(url=url, control_url=f"{url}/_control")
+def _start_fakes(group: ProcessGroup, target: str, timeout: float) -> dict[str, FakeInfo]:
+    """Start the three fakes at once (each takes a second or two to import), then wait."""
+    launched: dict[str, tuple[ManagedProcess, str]] = {}
+    for kind in FAKE_KINDS:
+        port = free_port()
+        argv = [sys.executable, "-m", f"chaos.fakes.{kind}", "--host", LOOPBACK]
+        argv += ["--port", str(port)]
+        process = group.start(f"fake-{kind}-{target}", argv, cwd=REPO_ROOT)
+        launched[kind] = (process, f"http://{LOOPBACK}:{port}")
+    fakes: dict[str, FakeInfo] = {}
+    for kind, (process, url) in launched.items():
+        _wait_ready(process, f"{url}/health", f"the fake {kind}", timeout)
+        fakes[kind] = FakeInfo(url=url, control_url=f"{url}/_control")
+    return fakes
 
 
 def _service_name(target: str) -> str:
@@ -414,17 +422,31 @@ def start_stack(group: ProcessGroup, config: StackConfig) -> StackInfo:
         _check_shared_toxiproxy(shared_toxiproxy)
     lb_timeout_s, app_timeout_s, gunicorn_timeout_s = timeouts(config.time_scale)
     db_kind, admin_url = _postgres(group, config)
-    targets: dict[str, TargetInfo] = {}
-    for target in config.targets:
-        targets[target] = _start_target(
-            group,
-            target,
-            config,
-            admin_url=admin_url,
-            amqp_url=amqp_url or None,
-            shared_toxiproxy=shared_toxiproxy,
-            timeouts=(lb_timeout_s, app_timeout_s, gunicorn_timeout_s),
-        )
+    databases: dict[str, str] = {}
+    for target in config.targets:  # one at a time: alembic's context is process-global
+        try:
+            databases[target] = _target_database(group, admin_url, target)
+        except PostgresUnavailableError as exc:
+            raise StackError(f"PostgreSQL ({target} database): {exc}") from exc
+    # the targets boot side by side: most of a boot is waiting for imports in children
+    with ThreadPoolExecutor(max_workers=len(config.targets)) as pool:
+        futures = {
+            target: pool.submit(
+                _start_target,
+                group,
+                target,
+                config,
+                database_url=databases[target],
+                amqp_url=amqp_url or None,
+                shared_toxiproxy=shared_toxiproxy,
+                timeouts=(lb_timeout_s, app_timeout_s, gunicorn_timeout_s),
+            )
+            for target in config.targets
+        }
+        wait(futures.values())
+    for future in futures.values():
+        future.result()  # the first failure, in target order
+    targets = {target: future.result() for target, future in futures.items()}
     return StackInfo(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         supervisor_pid=os.getpid(),
@@ -442,18 +464,14 @@ def _start_target(
     target: str,
     config: StackConfig,
     *,
-    admin_url: str,
+    database_url: str,
     amqp_url: str | None,
     shared_toxiproxy: str,
     timeouts: tuple[float, float, int],
 ) -> TargetInfo:
     lb_timeout_s, app_timeout_s, gunicorn_timeout_s = timeouts
     ready = config.ready_timeout_s
-    try:
-        database_url = _target_database(group, admin_url, target)
-    except PostgresUnavailableError as exc:
-        raise StackError(f"PostgreSQL ({target} database): {exc}") from exc
-    fakes = {kind: _start_fake(group, target, kind, ready) for kind in FAKE_KINDS}
+    fakes = _start_fakes(group, target, ready)
 
     toxiproxy = _toxiproxy_for(group, target, config, shared_toxiproxy)
     upstreams = {kind: upstream_of(fakes[kind].url, 80) for kind in PROXIED_FAKES}
