@@ -13,6 +13,7 @@ the two cores), with the same number of workers.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -115,9 +116,9 @@ def _pid_listening_on(group: ProcessGroup, url: str | None) -> int | None:
     if not url:
         return None
     port = url.rsplit(":", 1)[-1].split("/")[0]
+    pattern = re.compile(rf"(?:[:= ]){port}(?:\D|$)")  # "--bind 127.0.0.1:P", "--port P"
     for process in group.processes:
-        argv = " ".join(str(a) for a in process.argv)
-        if f":{port}" in argv or f" {port}" in f" {argv} ".replace("=", " "):
+        if pattern.search(" " + " ".join(str(a) for a in process.argv)):
             return process.pid
     return None
 
