@@ -138,6 +138,7 @@ class LoadGenerator:
         self.health: list[Sample] = []
         self._stop = asyncio.Event()
         self._counter = 0
+        self._drain_s = request_timeout_s
 
     def agent_id(self) -> str:
         return f"agent-{self.prefix}"
@@ -168,6 +169,7 @@ class LoadGenerator:
                 )
             self._stop.set()
             drain = self.request_timeout_s if drain_s is None else drain_s
+            self._drain_s = drain
             await prober
             _done, pending = await asyncio.wait(tasks, timeout=drain) if tasks else (set(), set())
             for task in pending:
@@ -307,8 +309,8 @@ class LoadGenerator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.plan.health_interval_s)
         if in_flight:
-            # probes still blocked at the end are the interesting ones: give them the timeout
-            await asyncio.wait(in_flight, timeout=self.request_timeout_s)
+            # probes still blocked at the end are the interesting ones: give them the drain
+            await asyncio.wait(in_flight, timeout=self._drain_s)
             for task in in_flight:
                 task.cancel()
 

@@ -179,7 +179,7 @@ def _run_all(
                 state.run.results.append(result)
                 # persist after each scenario: a crash or Ctrl-C keeps what was measured
                 write_results(state.run, state.run_dir)
-                needs_restart = scenario.dirties_service or result.verdict == "invalid"
+                needs_restart = target in scenario.restart_after or result.verdict == "invalid"
                 progress.console.print(
                     f"  {VERDICT_MARK[result.verdict]:<20} {target:<10} {scenario.name:<20} "
                     f"{key_figures(result)}"

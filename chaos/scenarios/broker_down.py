@@ -47,7 +47,7 @@ class BrokerDown(Scenario):
         self._consumers: dict[str, _Consumer] = {}
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
-        return Timeline.of(fault_s=max(1.2 * ctx.lb_timeout_s, 5.0), recovery_s=2.0)
+        return Timeline.of(fault_s=max(1.2 * ctx.lb_timeout_s, 5.0), recovery_s=1.5)
 
     def drain_timeout_s(self, ctx: ScenarioContext) -> float:
         # the relay reconnects with backoff; one and a half LB timeouts is plenty to catch up

@@ -39,7 +39,7 @@ class DbDown(Scenario):
     )
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
-        return Timeline.of(fault_s=max(ctx.lb_timeout_s, 5.0), recovery_s=RECOVERY_GRACE_S + 3.0)
+        return Timeline.of(fault_s=max(ctx.lb_timeout_s, 5.0), recovery_s=RECOVERY_GRACE_S + 2.5)
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         t = self.timeline(ctx)

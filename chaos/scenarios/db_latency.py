@@ -39,7 +39,7 @@ class DbLatency(Scenario):
         return 2 * ctx.db_statement_timeout_s
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
-        return Timeline.of(fault_s=max(1.5 * ctx.lb_timeout_s, 5.0), recovery_s=2.0)
+        return Timeline.of(fault_s=max(1.2 * ctx.lb_timeout_s, 5.0), recovery_s=1.5)
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         t = self.timeline(ctx)

@@ -46,7 +46,7 @@ class DbPoolExhaustion(Scenario):
     )
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
-        return Timeline.of(fault_s=max(1.8 * ctx.lb_timeout_s, 8.0), recovery_s=1.0, baseline_s=1.5)
+        return Timeline.of(fault_s=max(1.4 * ctx.lb_timeout_s, 6.0), recovery_s=1.0, baseline_s=1.5)
 
     def trigger_s(self, ctx: ScenarioContext) -> float:
         return self.timeline(ctx).fault_start_s + 0.5

@@ -45,9 +45,10 @@ class Llm429Storm(Scenario):
         "every LLM call answers 429 + Retry-After: refactored keeps LLM calls per request "
         "within the retry budget and answers degraded; legacy amplifies with a tight retry loop"
     )
+    restart_after = ("refactored",)  # breakers
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
-        return Timeline.of(fault_s=max(1.5 * ctx.lb_timeout_s, 6.0), recovery_s=1.0)
+        return Timeline.of(fault_s=max(1.2 * ctx.lb_timeout_s, 5.0), recovery_s=1.0)
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         t = self.timeline(ctx)

@@ -37,7 +37,7 @@ class LlmDown(Scenario):
     def timeline(self, ctx: ScenarioContext) -> Timeline:
         return Timeline.of(
             fault_s=max(1.2 * ctx.breaker_recovery_s, 5.0),
-            recovery_s=max(ctx.breaker_recovery_s + 3.0, 5.0),
+            recovery_s=max(ctx.breaker_recovery_s + 2.5, 5.0),
         )
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:

@@ -1,7 +1,7 @@
 """llm_latency: the LLM answers, but slower than the app's LLM timeout (handbook B2/A1).
 
 Fault: a Toxiproxy ``latency`` toxic on the ``llm`` proxy, twice the LLM call timeout
-(15 s x scale), for 1.7 load-balancer timeouts. Legacy calls the LLM synchronously with no
+(15 s x scale), for 1.3 load-balancer timeouts. Legacy calls the LLM synchronously with no
 timeout inside ``async def``: every request takes 3 x the latency (> the LB timeout, so
 504s) and the worker's event loop is blocked (the health probe waits too). Refactored
 times the call out, falls back (degraded emotion/questions/topics) and answers fast.
@@ -33,12 +33,13 @@ class LlmLatency(Scenario):
         "LLM slower than its timeout: refactored answers fast with degraded analysis, "
         "no 504, health stays fast; legacy blocks its event loop and the LB answers 504"
     )
+    restart_after = ("refactored",)  # breakers; legacy recovers when the toxic goes
 
     def delay_s(self, ctx: ScenarioContext) -> float:
         return 2 * ctx.llm_timeout_s
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
-        return Timeline.of(fault_s=max(1.7 * ctx.lb_timeout_s, 4.0), recovery_s=2.0)
+        return Timeline.of(fault_s=max(1.3 * ctx.lb_timeout_s, 4.0), recovery_s=1.5)
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         t = self.timeline(ctx)

@@ -33,9 +33,10 @@ class MemoryApiDown(Scenario):
         "Memory API black-holed: refactored answers 200 with degraded memory, fast; "
         "legacy waits without a timeout until the LB answers 504"
     )
+    restart_after = ("refactored",)  # breakers; legacy recovers when the toxic goes
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
-        return Timeline.of(fault_s=max(1.5 * ctx.lb_timeout_s, 5.0), recovery_s=1.5)
+        return Timeline.of(fault_s=max(1.3 * ctx.lb_timeout_s, 5.0), recovery_s=1.0)
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         t = self.timeline(ctx)

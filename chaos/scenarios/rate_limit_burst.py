@@ -32,7 +32,7 @@ class RateLimitBurst(Scenario):
         "one client bursts 200 activity requests: refactored answers it 429 + Retry-After "
         "while the other clients are served normally; legacy has no limiter"
     )
-    dirties_service = True  # the limiter's window remembers the burster
+    restart_after = ("refactored",)  # the limiter's window remembers the burster
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
         return Timeline.of(fault_s=6.0, recovery_s=1.0)

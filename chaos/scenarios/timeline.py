@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BASELINE_S = 2.0  # healthy traffic before the fault: a reference and a warm pool
+BASELINE_S = 1.5  # healthy traffic before the fault: a reference and a warm pool
 
 
 @dataclass(frozen=True)
