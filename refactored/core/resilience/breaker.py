@@ -16,7 +16,7 @@ from typing import TypeVar
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
-from refactored.core.resilience.errors import BreakerOpen
+from refactored.core.resilience.errors import BreakerOpen, DeadlineExhausted
 
 T = TypeVar("T")
 Transition = Callable[[str, str, str], None]  # (dependency, from_state, to_state)
@@ -33,8 +33,9 @@ class CircuitBreaker:
         self._factory = AsyncCircuitBreakerFactory(
             default_threshold=threshold,
             default_ttl=recovery_s,
-            # A cancelled call (deadline, client gone) says nothing about the dependency.
-            exclude=[asyncio.CancelledError],
+            # A cancelled call (client gone) or one never attempted for lack of time
+            # says nothing about the dependency's health.
+            exclude=[asyncio.CancelledError, DeadlineExhausted],
         )
         self._factory.add_listener(self._on_event)
         self._on_transition = on_transition

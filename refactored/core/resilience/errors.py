@@ -17,3 +17,7 @@ class TransientFailure(CallFailed):
 
 class BreakerOpen(CallFailed):
     """The circuit breaker is open (or half-open with its probe in flight): failing fast."""
+
+
+class DeadlineExhausted(CallFailed):
+    """No time is left before the request deadline: the call is not even attempted."""

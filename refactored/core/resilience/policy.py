@@ -15,7 +15,11 @@ from typing import TypeVar
 
 from refactored.core.resilience.breaker import CircuitBreaker
 from refactored.core.resilience.deadline import remaining
-from refactored.core.resilience.errors import BreakerOpen, CallFailed, TransientFailure
+from refactored.core.resilience.errors import (
+    CallFailed,
+    DeadlineExhausted,
+    TransientFailure,
+)
 from refactored.core.resilience.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -40,7 +44,7 @@ class DependencyPolicy:
             return self.timeout_s
         budget = left - self.deadline_reserve_s
         if budget <= 0:
-            raise TransientFailure(f"{self.name}: no time left before the request deadline")
+            raise DeadlineExhausted(f"{self.name}: no time left before the request deadline")
         return budget if self.timeout_s is None else min(self.timeout_s, budget)
 
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -57,21 +61,20 @@ class DependencyPolicy:
         started = time.perf_counter()
         outcome = "error"
         try:
-            if self.timeout_s is None:
+            timeout_s = self._attempt_timeout()
+            if timeout_s is None:
                 result = await attempt()
             else:
                 try:
-                    async with asyncio.timeout(self.timeout_s):
+                    async with asyncio.timeout(timeout_s):
                         result = await attempt()
                 except TimeoutError as exc:
                     outcome = "timeout"
-                    raise TransientFailure(
-                        f"{self.name} timed out after {self.timeout_s:.2f}s"
-                    ) from exc
+                    raise TransientFailure(f"{self.name} timed out after {timeout_s:.2f}s") from exc
             outcome = "success"
             return result
-        except BreakerOpen:
-            outcome = "breaker_open"
+        except DeadlineExhausted:
+            outcome = "deadline"
             raise
         except TransientFailure as exc:
             if outcome != "timeout":

@@ -9,7 +9,12 @@ import pytest
 
 from refactored.core.resilience.breaker import CircuitBreaker
 from refactored.core.resilience.deadline import request_deadline
-from refactored.core.resilience.errors import BreakerOpen, CallFailed, TransientFailure
+from refactored.core.resilience.errors import (
+    BreakerOpen,
+    CallFailed,
+    DeadlineExhausted,
+    TransientFailure,
+)
 from refactored.core.resilience.policy import DependencyPolicy
 from refactored.core.resilience.retry import RetryConfig, RetryPolicy
 
@@ -185,3 +190,20 @@ async def test_open_breaker_stops_retries_in_progress(fake_time: FakeTime) -> No
     with pytest.raises(BreakerOpen):
         await stack.call(failing)
     assert failing.attempts == 2  # third attempt refused by the open breaker
+
+
+async def test_attempt_timeout_shrinks_to_the_request_deadline() -> None:
+    outcomes: list[str] = []
+
+    async def hang() -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    stack = DependencyPolicy(
+        "llm", timeout_s=60.0, deadline_reserve_s=0.05, observe=lambda o, s: outcomes.append(o)
+    )
+    with request_deadline(0.1), pytest.raises(TransientFailure, match="timed out"):
+        await asyncio.wait_for(stack.call(hang), timeout=5)  # not 60 s
+    with request_deadline(0.01), pytest.raises(DeadlineExhausted):
+        await stack.call(hang)  # less time left than the reserve: not even attempted
+    assert outcomes == ["timeout", "deadline"]
