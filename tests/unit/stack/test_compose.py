@@ -1,0 +1,121 @@
+"""docker-compose.yml stays consistent with the native stack (harness.stack, conventions §2-§3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from harness.services import APP_FACTORIES, TARGETS
+from harness.stack import build_service_env
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+PROXIES = ("llm", "memory", "postgres", "rabbitmq")
+# env var -> the proxy (logical name) it must go through
+PROXIED_ENV = {
+    "LLM_BASE_URL": "llm",
+    "MEMORY_API_URL": "memory",
+    "DATABASE_URL": "postgres",
+    "AMQP_URL": "rabbitmq",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def toxiproxy_config() -> dict[str, dict[str, str]]:
+    return {p["name"]: p for p in json.loads((REPO / "docker" / "toxiproxy.json").read_text())}
+
+
+def _native_env_names(target: str) -> set[str]:
+    env = build_service_env(
+        target,
+        database_url="postgresql://x@h:1/d",
+        llm_url="http://h:2",
+        memory_url="http://h:3",
+        webhook_url="http://h:4",
+        amqp_url="amqp://h:5/",
+        admin_token="t",
+        time_scale=0.1,
+    )
+    return set(env)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_service_gets_every_variable_the_native_stack_sets(
+    compose: dict[str, Any], target: str
+) -> None:
+    environment = compose["services"][target]["environment"]
+    missing = _native_env_names(target) - set(environment)
+    assert not missing, f"{target} in docker-compose.yml lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_service_command_is_gunicorn_with_the_app_factory(
+    compose: dict[str, Any], target: str
+) -> None:
+    command = [str(c) for c in compose["services"][target]["command"]]
+    assert command[0] == "gunicorn"
+    assert command[1] == APP_FACTORIES[target]
+    assert command[command.index("--worker-class") + 1] == "uvicorn_worker.UvicornWorker"
+    for flag in ("--workers", "--timeout", "--bind", "--forwarded-allow-ips"):
+        assert flag in command, flag
+
+
+def test_toxiproxy_has_the_prefixed_proxies_of_every_target(
+    toxiproxy_config: dict[str, dict[str, str]],
+) -> None:
+    assert set(toxiproxy_config) == {f"{t}_{p}" for t in TARGETS for p in PROXIES}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_dependencies_are_reached_through_the_target_s_own_proxies(
+    compose: dict[str, Any], toxiproxy_config: dict[str, dict[str, str]], target: str
+) -> None:
+    environment = compose["services"][target]["environment"]
+    for variable, logical in PROXIED_ENV.items():
+        url = urlsplit(environment[variable])
+        proxy = toxiproxy_config[f"{target}_{logical}"]
+        assert url.hostname == "toxiproxy", (variable, environment[variable])
+        assert url.port == int(proxy["listen"].rsplit(":", 1)[1]), (variable, proxy)
+    # the fakes behind a target's proxies are that target's own (per-target call counts)
+    for logical in ("llm", "memory"):
+        upstream_host = toxiproxy_config[f"{target}_{logical}"]["upstream"].split(":")[0]
+        assert upstream_host == f"fake-{logical}-{target}"
+        assert upstream_host in compose["services"]
+    webhook = urlsplit(environment["ALERT_WEBHOOK_URL"]).hostname
+    assert webhook == f"fake-webhook-{target}" and webhook in compose["services"]
+
+
+def test_fakes_run_the_documented_entry_points(compose: dict[str, Any]) -> None:
+    for target in TARGETS:
+        for kind in ("llm", "memory", "webhook"):
+            command = compose["services"][f"fake-{kind}-{target}"]["command"]
+            assert command[:3] == ["python", "-m", f"chaos.fakes.{kind}"]
+
+
+def test_every_long_running_container_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    one_shot_or_load = {"migrate", "locust-master", "locust-worker"}
+    lacking = [
+        name
+        for name, service in compose["services"].items()
+        if name not in one_shot_or_load and "healthcheck" not in service
+    ]
+    assert not lacking
+
+
+def test_load_balancer_caddyfile_matches_the_native_one() -> None:
+    caddyfile = (REPO / "docker" / "Caddyfile").read_text()
+    for target, port in (("legacy", 8080), ("refactored", 8081)):
+        assert f":{port} {{\n\treverse_proxy {target}:8000" in caddyfile
+    assert caddyfile.count("response_header_timeout {$LB_TIMEOUT}") == 2
+    assert "trusted_proxies static private_ranges" in caddyfile
