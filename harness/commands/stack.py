@@ -58,7 +58,7 @@ def _targets(target: str) -> tuple[str, ...]:
     return (target,)
 
 
-def print_urls(info: StackInfo) -> None:
+def print_urls(info: StackInfo, stack_json: Path = STACK_DIR / "stack.json") -> None:
     table = Table(title=f"stack (TIME_SCALE={info.time_scale:g}, workers={info.workers})")
     for column in ("target", "what", "url / name"):
         table.add_column(column, overflow="fold")
@@ -74,7 +74,7 @@ def print_urls(info: StackInfo) -> None:
     console.print(table)
     console.print(f"database: {info.database['kind']} {info.database['admin_url']}")
     console.print(f"amqp: {info.amqp_url or '(none: the outbox accumulates)'}")
-    console.print(f"logs: {info.log_dir}   stack.json: .stack/stack.json   stop: make down")
+    console.print(f"logs: {info.log_dir}   stack.json: {stack_json}   stop: make down")
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -124,7 +124,7 @@ def up(
             time.sleep(0.2)
     except KeyboardInterrupt:
         _abort(paths, popen.pid, "interrupted")
-    print_urls(load_stack_info(paths.stack_json))
+    print_urls(load_stack_info(paths.stack_json), paths.stack_json)
 
 
 def _abort(paths: StatePaths, pid: int, why: str) -> None:
