@@ -443,7 +443,11 @@ def start_stack(group: ProcessGroup, config: StackConfig) -> StackInfo:
             )
             for target in config.targets
         }
-        wait(futures.values())
+        try:
+            wait(futures.values())
+        except BaseException:  # Ctrl-C / SIGTERM: stop now, so the boot threads fail fast
+            group.stop_all()
+            raise
     for future in futures.values():
         future.result()  # the first failure, in target order
     targets = {target: future.result() for target, future in futures.items()}
