@@ -104,14 +104,15 @@ def up(
     if pid is not None:
         err.print(f"[red]already running (pid {pid}): make down first[/]")
         raise typer.Exit(1)
-    clear_state(paths)  # stale files of a supervisor that died
-    kill_leftovers(paths)
+    kill_leftovers(paths)  # children of a supervisor that was killed hard
+    clear_state(paths)
     targets = _targets(target)
     workers = workers if workers is not None else _env_int("STACK_WORKERS", 2)
     scale = time_scale if time_scale is not None else _env_float("TIME_SCALE", 0.1)
     if workers < 1 or scale <= 0:
         raise typer.BadParameter("workers must be >= 1 and TIME_SCALE > 0")
-    (paths.logs / "supervisor.log").unlink(missing_ok=True)
+    for old_log in paths.logs.glob("*.log"):  # this boot's logs only, not the last one's
+        old_log.unlink()
     argv = ["--targets", ",".join(targets), "--workers", str(workers)]
     argv += ["--time-scale", f"{scale:g}", "--seed", str(seed), "--lb-port", str(lb_port)]
     popen = spawn(paths, argv)
