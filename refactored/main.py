@@ -194,8 +194,11 @@ def _pool(settings: Settings, *, job: bool) -> PoolConfig:
     timeouts = settings.enabled(Policy.TIMEOUTS)
     statement = settings.scaled(settings.db_statement_timeout_s) if timeouts else None
     connect = settings.scaled(settings.db_connect_timeout_s) if timeouts else None
+    tls = settings.db_ssl
     if job:
-        return PoolConfig(settings.job_db_pool_size, 0, settings.scaled(30.0), statement, connect)
+        return PoolConfig(
+            settings.job_db_pool_size, 0, settings.scaled(30.0), statement, connect, tls
+        )
     if settings.enabled(Policy.POOL_LIMITS):
         return PoolConfig(
             settings.db_pool_size,
@@ -203,8 +206,11 @@ def _pool(settings: Settings, *, job: bool) -> PoolConfig:
             settings.scaled(settings.db_pool_timeout),
             statement,
             connect,
+            tls,
         )
-    return PoolConfig(settings.unbounded_pool_size, 0, UNBOUNDED_POOL_TIMEOUT_S, statement, connect)
+    return PoolConfig(
+        settings.unbounded_pool_size, 0, UNBOUNDED_POOL_TIMEOUT_S, statement, connect, tls
+    )
 
 
 async def _wire(

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     memory_timeout_s: float = 10.0
     connect_timeout_s: float = 3.0
     db_statement_timeout_s: float = 10.0
+    db_ssl: Literal["auto", "disable", "verify"] = "auto"
     db_connect_timeout_s: float = 5.0
     health_db_timeout_s: float = 2.0
     # DB pools (per worker process; see README for the sizing rationale)
