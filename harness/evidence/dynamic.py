@@ -60,7 +60,27 @@ def _parse_time(value: str | None) -> datetime:
         return datetime.min.replace(tzinfo=None)
 
 
+def known_scenarios(kind: str) -> list[str] | None:
+    """The scenario names the runners know (None when the runner is not installed)."""
+    try:
+        if kind == "chaos":
+            from chaos.scenarios import SCENARIO_MODULES
+
+            return list(SCENARIO_MODULES)
+        from loadtests.scenarios import SCENARIOS
+
+        return list(SCENARIOS)
+    except ImportError:
+        return None
+
+
 def dynamic_check(evidence: DynamicEvidence, context: GateContext) -> Outcome:
+    known = context.cache.setdefault(f"scenarios:{evidence.run}", known_scenarios(evidence.run))
+    if known is not None and evidence.scenario not in known:
+        return Outcome.fail(
+            f"checklist error: unknown {evidence.run} scenario {evidence.scenario!r}",
+            [f"unknown {evidence.run} scenario {evidence.scenario!r}; known: {', '.join(known)}"],
+        )
     key = f"runs:{evidence.run}"
     if key not in context.cache:
         context.cache[key] = scan_runs(context.reports_dir, evidence.run)

@@ -221,3 +221,12 @@ def test_a_run_without_its_commit_that_predates_head_is_stale(
     assert "before HEAD was committed (2026-11-22 21:30:00 UTC)" in outcome.observed
     earlier = run_gate(checklist, "refactored", commit_time=NOW - timedelta(minutes=30), **common)  # type: ignore[arg-type]
     assert earlier.items[0].passed
+
+
+def test_an_unknown_scenario_name_lists_the_runner_s_scenarios(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    checklist_path.write_text(CHECKLIST.replace('scenario = "llm_down"', 'scenario = "llm_dwn"'))
+    outcome = gate(checklist_path, tmp_path / "reports", "refactored").items[0].evidence[0].outcome
+    assert outcome.observed == "checklist error: unknown chaos scenario 'llm_dwn'"
+    assert outcome.details[0].startswith("unknown chaos scenario 'llm_dwn'; known: llm_latency,")
