@@ -128,6 +128,24 @@ async def integrity(database_url: str, agent_id: str, answered_ok: list[str]) ->
     }
 
 
+async def failed_analysis_tasks(database_url: str, agent_id: str) -> int:
+    """Analysis tasks (emotion, questions, topics) that ended in their fallback, summed over
+    the agent's processed conversations (the ``degraded`` column names them)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_url(database_url), timeout=10)
+    try:
+        value = await conn.fetchval(
+            "select count(*) from processed_conversations pc,"
+            " jsonb_array_elements_text(pc.degraded) as d(name)"
+            " where pc.agent_id = $1 and d.name in ('emotion', 'questions', 'topics')",
+            agent_id,
+        )
+    finally:
+        await conn.close()
+    return int(value or 0)
+
+
 async def processed_conversation_ids(database_url: str, agent_id: str) -> set[str]:
     import asyncpg
 

@@ -85,21 +85,26 @@ class BrokerDown(Scenario):
             finally:
                 await conn.close()
             expected = {r["conversation_id"] for r in rows}
-            deadline = asyncio.get_running_loop().time() + self.drain_timeout_s(ctx)
-            while asyncio.get_running_loop().time() < deadline:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            deadline = started + self.drain_timeout_s(ctx)
+            while loop.time() < deadline:
                 if expected <= consumer.conversation_ids():
                     break
                 await asyncio.sleep(0.25)
+            drain_s = round(loop.time() - started, 2)
             await asyncio.sleep(0.5)  # late duplicates
         finally:
             await consumer.stop()
         delivered = consumer.conversation_ids()
+        ctx.facts["event_drain_s"] = drain_s
         m.extra["events"] = {
             "expected": len(expected),
             "delivered": len(expected & delivered),
             "lost": len(expected - delivered),
             "duplicated": consumer.duplicates(),
             "messages": consumer.messages,
+            "drain_s": drain_s,  # after the load ended, until every event arrived (or gave up)
         }
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:

@@ -49,21 +49,21 @@ def test_a_fault_that_was_not_confirmed_makes_the_result_invalid() -> None:
     assert result.verdict == "invalid"
 
 
-def test_llm_429_storm_measures_calls_per_processed_conversation_end_in_the_storm() -> None:
+def test_llm_429_storm_measures_attempts_per_failed_analysis_task() -> None:
     scenario = registry()["llm_429_storm"]
     load = samples(20, start_s=0, end_s=12, degraded=("emotion",))
     ctx = context("legacy")
     m = measurements(load)
     m.llm_stats = {"calls_total": 600, "responses_by_status": {"429": 600}}
-    # legacy: 10 tight-loop attempts x 3 tasks for each conversation end it processed
-    ctx.facts.update(storm_llm_calls=600, storm_processed=20)
+    # legacy: 10 tight-loop attempts for each of the 60 analysis tasks that gave up
+    ctx.facts.update(storm_llm_calls=600, storm_failed_tasks=60)
     checks = by_name(scenario.evaluate(ctx, m))
     assert checks["llm_calls_per_request"].observed == 30
     assert not checks["llm_calls_per_request"].passed
     assert checks["llm_answered_429"].passed  # sanity: the fault happened
     ctx.facts.update(storm_llm_calls=180)
     assert by_name(scenario.evaluate(ctx, m))["llm_calls_per_request"].passed
-    ctx.facts.update(storm_processed=0)  # nothing processed: not measurable, not a pass
+    ctx.facts.update(storm_failed_tasks=0)  # no task gave up: not measurable, not a pass
     assert by_name(scenario.evaluate(ctx, m))["llm_calls_per_request"].observed is None
 
 
