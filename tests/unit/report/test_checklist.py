@@ -127,3 +127,34 @@ def test_unknown_target_lists_the_known_ones(tmp_path: Path) -> None:
     checklist = load_checklist(_write(tmp_path, body))
     with pytest.raises(ChecklistError, match="unknown target 'prod'; the checklist knows: svc"):
         checklist.target("prod")
+
+
+def _string_constants(*files: Path) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+    return found
+
+
+def test_the_shipped_checklist_names_expectations_the_scenarios_evaluate() -> None:
+    """A renamed expectation breaks here, in the unit tests, not at the next deploy gate."""
+    from loadtests.scenarios import SCENARIOS
+
+    checklist = load_checklist(REPO / "resilience-checklist.toml")
+    scenarios_dir = REPO / "chaos" / "scenarios"
+    for item in checklist.items:
+        for evidence in item.evidence:
+            if not isinstance(evidence, DynamicEvidence) or evidence.expectations == "all":
+                continue
+            if evidence.run == "chaos":
+                names = _string_constants(
+                    scenarios_dir / f"{evidence.scenario}.py", scenarios_dir / "base.py"
+                )
+            else:
+                names = {t.name for t in SCENARIOS[evidence.scenario].thresholds}
+            missing = [n for n in evidence.expectations if n not in names]
+            assert not missing, f"{item.id}: {evidence.scenario} has no expectation {missing}"
