@@ -95,21 +95,20 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             app.state.container, tasks = await _wire(settings, overrides, stack)
-            running = (
-                [asyncio.create_task(t) for t in tasks]
-                if overrides.background_tasks
-                else [_close(t) for t in tasks]
-            )
+            running: list[asyncio.Task[Any]] = []
+            for coro in tasks:
+                if overrides.background_tasks:
+                    running.append(asyncio.create_task(coro))
+                else:
+                    coro.close()  # background tasks off (tests): never started
             try:
                 yield
             finally:
                 for task in running:
-                    if task is not None:
-                        task.cancel()
+                    task.cancel()
                 for task in running:
-                    if task is not None:
-                        with suppress(asyncio.CancelledError, Exception):
-                            await task
+                    with suppress(asyncio.CancelledError, Exception):
+                        await task
 
     app = FastAPI(title="context service (refactored)", lifespan=lifespan)
     app.state.limiter = limiter
@@ -125,10 +124,6 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(build_router(settings, limiter))
     return app
-
-
-def _close(coro: Coroutine[Any, Any, Any]) -> None:
-    coro.close()  # background tasks off (tests): never started
 
 
 def _breaker(settings: Settings, name: str, alerts: AlertSink) -> CircuitBreaker:

@@ -158,5 +158,5 @@ class ExplicitSettings(Settings):
     """Settings from the given values only, never the environment (tests, embedding)."""
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
         return (init_settings,)

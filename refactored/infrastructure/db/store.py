@@ -64,7 +64,7 @@ async def _stored_response(conn: AsyncConnection, conversation_id: str) -> dict[
         sa.select(processed_conversations.c.response).where(
             processed_conversations.c.conversation_id == conversation_id
         )
-    )  # type: ignore[no-any-return]
+    )
 
 
 class SqlAlchemyUnitOfWork:
@@ -189,7 +189,7 @@ class SqlAlchemyUnitOfWork:
                 ),
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     async def save_summary(self, user_id: str, agent_id: str, summary: str, now: datetime) -> None:
         await self._conn.execute(

@@ -85,7 +85,7 @@ class HttpxLlmAnalyzer:
         return await self._field(
             "emotion",
             messages_json(messages),
-            "emotion",  # type: ignore[no-any-return]
+            "emotion",
             normalise_emotion,
         )
 
@@ -93,7 +93,7 @@ class HttpxLlmAnalyzer:
         return await self._field(
             "questions",
             messages_json(messages),
-            "user_questions",  # type: ignore[no-any-return]
+            "user_questions",
             normalise_questions,
         )
 
@@ -101,7 +101,7 @@ class HttpxLlmAnalyzer:
         return await self._field(
             "topics",
             messages_json(messages),
-            "topics",  # type: ignore[no-any-return]
+            "topics",
             normalise_topics,
         )
 
@@ -109,7 +109,7 @@ class HttpxLlmAnalyzer:
         return await self._field(
             "activities",
             json.dumps(context),
-            "activities",  # type: ignore[no-any-return]
+            "activities",
             lambda v: normalise_activities(v, limit),
         )
 
@@ -119,7 +119,7 @@ class HttpxLlmAnalyzer:
                 raise InvalidAnswer("summary must be a non-empty string")
             return value
 
-        return await self._field("summary", json.dumps(context), "summary", normalise)  # type: ignore[no-any-return]
+        return await self._field("summary", json.dumps(context), "summary", normalise)
 
 
 def _content(body: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ def configure_tracing(exporter: str, service_name: str = "context-service-refact
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     else:  # otlp: needs the opentelemetry-exporter-otlp package
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
             OTLPSpanExporter,
         )
 

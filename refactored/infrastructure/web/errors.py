@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def install_error_handlers(app: FastAPI) -> None:
     def container(request: Request) -> Container:
-        return request.app.state.container  # type: ignore[no-any-return]
+        return request.app.state.container
 
     async def storage(request: Request, exc: Exception) -> JSONResponse:
         c = container(request)

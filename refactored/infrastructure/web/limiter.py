@@ -39,7 +39,7 @@ def retry_after_seconds(request: Request, limiter: Limiter) -> int:
     return max(1, int(reset_at - time.time()) + 1)
 
 
-def rate_limit_handler(limiter: Limiter):  # type: ignore[no-untyped-def]
+def rate_limit_handler(limiter: Limiter):
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         route = getattr(request.scope.get("route"), "path", request.url.path)
         rate_limited.labels(route).inc()

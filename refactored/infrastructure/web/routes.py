@@ -25,7 +25,7 @@ ADMIN_DISABLED = "admin endpoint disabled: set ADMIN_TOKEN"
 
 
 def _container(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
+    return request.app.state.container
 
 
 def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
