@@ -117,7 +117,7 @@ def test_latency_toxic_on_llm_slows_llm_calls(stack: tuple[StackInfo, ProcessGro
         return time.monotonic() - started
 
     calls_before = httpx.get(llm_stats).json()["calls_total"]
-    baseline = suggest()
+    baseline = min(suggest(), suggest())  # warm: connections and clients are set up
     assert httpx.get(llm_stats).json()["calls_total"] > calls_before  # the LLM is behind the proxy
     with _toxiproxy(stack[0]) as api:
         api.post(
