@@ -103,7 +103,9 @@ def dynamic_check(evidence: DynamicEvidence, context: GateContext) -> Outcome:
     stale = _staleness(run, context)
     outcome = _judge(evidence, result, run)
     if stale:
-        outcome = Outcome(False, f"stale: {stale[0]}", [*stale, *outcome.details], stale=True)
+        # still say what the old run measured: useful, but not evidence about HEAD
+        details = [*stale[1:], f"measured then: {outcome.observed}", *outcome.details]
+        outcome = Outcome(False, f"stale: {stale[0]}", details, stale=True)
     return outcome
 
 
