@@ -47,10 +47,7 @@ class Function:
 
 
 def _dotted(module: Module) -> str:
-    parts = list(module.path.with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
+    return module.dotted
 
 
 class CallGraph:

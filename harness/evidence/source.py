@@ -21,6 +21,7 @@ class Module:
     parents: dict[ast.AST, ast.AST]
     aliases: dict[str, str]  # local name -> dotted origin ("AC" -> "httpx.AsyncClient")
     constants: dict[str, str]  # module-level NAME = "string"
+    dotted: str = ""  # import name: "legacy.services.http_client" (also for src/ layouts)
 
     def where(self, node: ast.AST) -> str:
         return f"{self.path}:{getattr(node, 'lineno', 0)}"
@@ -73,7 +74,12 @@ def load_tree(repo_root: Path, package: str) -> SourceTree:
             parsed = ast.parse(file.read_text(), filename=str(rel))
         except (OSError, SyntaxError, ValueError) as exc:
             raise EvidenceError(f"cannot parse {rel}: {exc}") from exc
-        module = Module(rel, parsed, _parents(parsed), _aliases(parsed), _constants(parsed))
+        parts = list(file.relative_to(base.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        module = Module(
+            rel, parsed, _parents(parsed), _aliases(parsed), _constants(parsed), ".".join(parts)
+        )
         tree.modules.append(module)
         for node in ast.walk(parsed):
             if isinstance(node, ast.ClassDef):

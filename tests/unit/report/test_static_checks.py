@@ -15,14 +15,16 @@ from harness.evidence.static import STATIC_CHECKS
 pytestmark = pytest.mark.unit
 
 
-def run_check(tmp_path: Path, check: str, files: dict[str, str], **params: object) -> Outcome:
+def run_check(
+    tmp_path: Path, check: str, files: dict[str, str], package: str = "svc", **params: object
+) -> Outcome:
     for name, source in files.items():
-        path = tmp_path / "svc" / name
+        path = tmp_path / package / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source))
     checklist = Checklist.model_validate(
         {
-            "targets": {"svc": {"package": "svc", "app_factory": "svc.main:create_app"}},
+            "targets": {"svc": {"package": package, "app_factory": "svc.main:create_app"}},
             "items": [{"id": "X", "title": "t", "why": "w",
                        "evidence": [{"kind": "static", "check": check}]}],
         }
@@ -325,3 +327,11 @@ def test_async_code_with_to_thread_and_async_clients_passes(tmp_path: Path) -> N
 def test_missing_package_or_syntax_error_is_an_evidence_error(tmp_path: Path) -> None:
     with pytest.raises(EvidenceError, match=r"cannot parse svc/bad\.py"):
         run_check(tmp_path, "tls_verified", {"bad.py": "def (:\n"})
+
+
+def test_blocking_chains_cross_modules_in_a_src_layout(tmp_path: Path) -> None:
+    outcome = run_check(tmp_path, "blocking_calls_in_async", BLOCKING, package="src/svc")
+    assert not outcome.passed
+    assert outcome.details[1] == (
+        "src/svc/routes.py:9: async end -> analyse -> post_json -> time.sleep (blocking sleep)"
+    )
