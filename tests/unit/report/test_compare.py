@@ -95,3 +95,18 @@ def test_compare_command_defaults_to_latest_and_reports_errors(
     assert result.exit_code == 0, result.output
     assert (run_dir / "compare" / "compare.html").exists()
     assert (run_dir / "compare" / "compare.md").exists()
+
+
+def test_compare_command_with_two_runs_writes_under_reports_compare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("REPORTS_DIR", str(reports))
+    a = write(reports, run("chaos", both("llm_latency"), run_id="run-a"))
+    b = write(reports, run("chaos", both("llm_latency"), run_id="run-b"))
+    result = CliRunner().invoke(app, ["compare", "--a", str(a), "--b", str(b / "results.json")])
+    assert result.exit_code == 0, result.output
+    out = reports / "compare" / "run-a_vs_run-b"
+    text = (out / "compare.md").read_text()
+    assert "# Compare: run-a vs run-b" in text
+    assert "## legacy/llm_latency" in text and "## refactored/llm_latency" in text
