@@ -126,6 +126,7 @@ def run_chaos(options: ChaosOptions, console: Console | None = None) -> tuple[Ru
         raise
     finally:
         run.environment["wall_time_s"] = round(time.monotonic() - wall, 1)
+        run.finished_at = now_iso()
         if state.skipped:
             run.environment["skipped"] = state.skipped
         write_results(run, run_dir)
@@ -179,6 +180,7 @@ def _run_all(
                 state.run.results.append(result)
                 # persist after each scenario: a crash or Ctrl-C keeps what was measured
                 write_results(state.run, state.run_dir)
+                state.run.finished_at = None  # set for real when the run ends
                 needs_restart = target in scenario.restart_after or result.verdict == "invalid"
                 progress.console.print(
                     f"  {VERDICT_MARK[result.verdict]:<20} {target:<10} {scenario.name:<20} "

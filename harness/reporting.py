@@ -37,6 +37,14 @@ VERDICT_COLOUR = {
     "invalid": "#9a6700",
 }
 STATUS_COLOUR = {"2": "#2da44e", "3": "#8250df", "4": "#d4a72c", "5": "#cf222e", "e": "#6e7781"}
+# the 5xx that tell different stories get their own shade (LB timeout vs app vs crash)
+CODE_COLOUR = {
+    "500": "#82071e",
+    "502": "#fa4549",
+    "503": "#bf8700",
+    "504": "#cf222e",
+    "429": "#8250df",
+}
 
 
 def write_report(run: RunResults, run_dir: Path) -> tuple[Path, Path]:
@@ -375,7 +383,7 @@ def plot_scenario(results: Sequence[ScenarioResult]) -> str:
             bottom = [0] * len(t)
             for code in sorted(series.get("status", {})):
                 counts = series["status"][code][: len(t)]
-                colour = STATUS_COLOUR.get(code[0], "#6e7781")
+                colour = CODE_COLOUR.get(code, STATUS_COLOUR.get(code[0], "#6e7781"))
                 st_ax.bar(
                     t[: len(counts)],
                     counts,
