@@ -11,6 +11,7 @@ whose expectations are the scenario's thresholds.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -418,7 +419,10 @@ def run_locust_on_target(
     env = {
         "LOADTEST_STAGES": _stages_env(stages),
         "LOADTEST_OUT_DIR": str(out_dir),
-        "LOADTEST_RUN_ID": f"{options.run_id or 'run'}-{target.name}-{options.variant or 'base'}",
+        # short (ids are <= 64 chars) and unique per run, target and variant
+        "LOADTEST_RUN_ID": hashlib.sha1(
+            f"{options.run_id}-{target.name}-{options.variant}-{time.time()}".encode()
+        ).hexdigest()[:10],
         "TIME_SCALE": str(options.time_scale),
         # Locust puts the locustfile's own folder on sys.path; the package needs the root.
         "PYTHONPATH": os.pathsep.join(

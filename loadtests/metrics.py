@@ -132,6 +132,7 @@ def compute_metrics(
         "burst_429_fraction": _rate(sum(1 for s in burst if s.status == 429), len(burst)),
         "others_429_count": sum(1 for s in normal if s.status == 429),
         "others_error_rate": _rate(sum(1 for s in normal if s.failed), len(normal)),
+        "burst_429_count": sum(1 for s in burst if s.status == 429),
     }
     for key in ("p50", "p95", "p99", "max"):
         metrics[f"{key}_ms"] = _latency(normal).get(key)
@@ -142,6 +143,11 @@ def compute_metrics(
         for key in ("p50", "p95", "p99"):
             metrics[f"{short}_{key}_ms"] = summary.get(key)
         metrics[f"{short}_error_rate"] = _rate(sum(1 for s in rows if s.failed), len(rows))
+        # 4xx other than 404 (no friendship yet) and 429 (rate limited): the load is wrong
+        rejected = sum(
+            1 for s in rows if s.status and 400 <= s.status < 500 and s.status not in (404, 429)
+        )
+        metrics[f"{short}_rejected_rate"] = _rate(rejected, len(rows))
     if recovery_from_s is not None:
         metrics["recovery_lb_504_count"] = sum(
             1 for s in samples if s.lb_504 and s.t_s >= recovery_from_s

@@ -24,7 +24,8 @@ from locust import FastHttpUser, between, constant, constant_throughput, task
 from loadtests.conversations import make_conversation
 from loadtests.model import LB_TIMEOUT_S
 
-RUN_ID = os.environ.get("LOADTEST_RUN_ID") or uuid.uuid4().hex[:8]
+# conversation ids are at most 64 characters (the API's limit): keep the run id short
+RUN_ID = (os.environ.get("LOADTEST_RUN_ID") or uuid.uuid4().hex)[:12]
 TIME_SCALE = float(os.environ.get("TIME_SCALE", "1.0"))
 USER_POOL = int(os.environ.get("LOADTEST_USER_POOL", "400"))
 AGENTS = ("agent-luna", "agent-minh", "agent-sol")

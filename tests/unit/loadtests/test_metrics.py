@@ -162,3 +162,11 @@ def test_rate_limit_burst_on_legacy_fails_because_nobody_throttles() -> None:
     result = to_scenario_result(_raw("legacy", samples, {}, RATE_LIMIT_BURST), time_scale=0.1)
     assert result.verdict == "expected_fail"
     assert [e.name for e in result.failed_expectations()] == ["burster_throttled"]
+
+
+def test_rejected_conversations_make_the_run_invalid_not_a_pass() -> None:
+    samples = _healthy_samples() + [Sample(5.0, CONV, 422, 3.0)] * 200
+    extras = {"faults_applied": 2, "worker_timeouts": 0, "event_loop_lag_max_s": 0.02}
+    result = to_scenario_result(_raw("refactored", samples, extras), time_scale=0.1)
+    assert result.verdict == "invalid"
+    assert [e.name for e in result.failed_expectations()] == ["requests_valid"]
