@@ -36,6 +36,7 @@ from refactored.core.resilience.retry import RetryConfig, RetryPolicy, Sleep
 from refactored.core.settings import Policy, Settings
 from refactored.infrastructure.container import Container
 from refactored.infrastructure.db.engine import PoolConfig, build_engine
+from refactored.infrastructure.db.locks import advisory_lock
 from refactored.infrastructure.db.store import SqlAlchemyFriendshipStore
 from refactored.infrastructure.http.clients import build_client
 from refactored.infrastructure.http.llm import HttpxLlmAnalyzer
@@ -300,7 +301,13 @@ async def _wire(
         publisher=publisher,
     )
     if s.nightly_scheduler_enabled:
-        tasks.append(run_daily(nightly, s.nightly_hour_utc, s.time_scale))
+        lock_engine = engine
+        exclusive = (
+            (lambda: advisory_lock(lock_engine, "refactored.nightly"))
+            if lock_engine is not None
+            else None
+        )
+        tasks.append(run_daily(nightly, s.nightly_hour_utc, s.time_scale, exclusive))
     container = Container(
         settings=s,
         store=store,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import anyio
 
 log = logging.getLogger(__name__)
+Exclusive = Callable[[], AbstractAsyncContextManager[bool]]
 
 
 def seconds_until(hour_utc: int, now: datetime) -> float:
@@ -18,10 +20,23 @@ def seconds_until(hour_utc: int, now: datetime) -> float:
     return (target - now).total_seconds()
 
 
-async def run_daily(job: Callable[[], Awaitable[object]], hour_utc: int, time_scale: float) -> None:
+async def run_daily(
+    job: Callable[[], Awaitable[object]],
+    hour_utc: int,
+    time_scale: float,
+    exclusive: Exclusive | None = None,
+) -> None:
+    """Run ``job`` every day at ``hour_utc``; with ``exclusive``, in one worker only."""
     while True:
         await anyio.sleep(seconds_until(hour_utc, datetime.now(UTC)) * time_scale)
         try:
-            await job()
+            if exclusive is None:
+                await job()
+                continue
+            async with exclusive() as mine:
+                if mine:
+                    await job()
+                else:
+                    log.info("nightly job already running in another worker: skipped")
         except Exception:  # the schedule must survive a failed night; the error is logged
             log.exception("scheduled nightly job failed")

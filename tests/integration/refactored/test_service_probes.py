@@ -110,3 +110,23 @@ def test_llm_calls_per_request_stay_bounded_in_a_429_storm(
         titles = [c["title"] for c in fakes["webhook"].control.cards()]
         time.sleep(0.1)
     assert any(t.startswith("[P0] Circuit breaker open: llm") for t in titles)
+
+
+def test_rate_limit_keys_on_the_forwarded_client_address(
+    processes: ProcessGroup, database_url: str
+) -> None:
+    """Behind the LB each client (X-Forwarded-For, trusted from 127.0.0.1) has its own bucket."""
+    service, _ = start_refactored(processes, database_url, RATE_LIMIT_HEALTH_CHECK="3/minute")
+    with httpx.Client(base_url=service.base_url, timeout=30) as client:
+        first = [
+            client.get("/health", headers={"X-Forwarded-For": "10.0.0.1"}).status_code
+            for _ in range(4)
+        ]
+        other = client.get("/health", headers={"X-Forwarded-For": "10.0.0.2"})
+        limited = client.get("/health", headers={"X-Forwarded-For": "10.0.0.1"})
+        metrics = client.get("/metrics").text
+    assert first == [200, 200, 200, 429]
+    assert other.status_code == 200
+    assert limited.json()["error"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert 'rate_limited_total{route="/health"}' in metrics

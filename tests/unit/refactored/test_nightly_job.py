@@ -109,3 +109,32 @@ async def test_run_is_bounded_even_with_many_friendships() -> None:
         await end(command(f"c{i}", user=f"u{i}", ended_at=T0 - timedelta(days=4)))
     report = await asyncio.wait_for(nightly(T0), timeout=10)
     assert report.decayed == 9
+
+
+async def test_scheduler_skips_the_night_when_another_worker_holds_the_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from contextlib import asynccontextmanager
+
+    from refactored.infrastructure import scheduler
+
+    runs: list[str] = []
+    sleeps = 0
+
+    async def fake_sleep(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps > 2:
+            raise asyncio.CancelledError
+
+    @asynccontextmanager
+    async def held_elsewhere():  # type: ignore[no-untyped-def]
+        yield sleeps == 2  # the first night another worker has it, the second night we do
+
+    async def job() -> None:
+        runs.append("ran")
+
+    monkeypatch.setattr(scheduler.anyio, "sleep", fake_sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await scheduler.run_daily(job, 3, 1.0, held_elsewhere)
+    assert runs == ["ran"]
