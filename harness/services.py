@@ -48,7 +48,16 @@ class ServiceHandle:
         return f"http://{LOOPBACK}:{self.port}"
 
 
+def _supports_control_socket() -> bool:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
+
+
 def gunicorn_argv(target: str, port: int, workers: int, timeout_s: float) -> list[str]:
+    # gunicorn >= 27 opens a control socket at one fixed path under $HOME; several stacks
+    # side by side would take it from each other, and the harness never uses it
+    no_control_socket = ["--no-control-socket"] if _supports_control_socket() else []
     return [
         sys.executable,
         "-m",
@@ -68,6 +77,7 @@ def gunicorn_argv(target: str, port: int, workers: int, timeout_s: float) -> lis
         LOOPBACK,
         "--log-level",
         "info",
+        *no_control_socket,
     ]
 
 
