@@ -29,8 +29,8 @@ from harness.results import Expectation, new_run_dir
 from loadtests.metrics import read_samples
 from loadtests.model import Fault, ScaledStage, Scenario
 
-DEFAULT_LEVELS = (8, 16, 32, 64, 128)
-DEFAULT_STEP_S = 10.0
+DEFAULT_LEVELS = (4, 8, 16, 32, 64, 128)
+DEFAULT_STEP_S = 8.0
 WARMUP_S = 3.0  # skipped at the start of each step (spawning, connection set-up)
 LLM_LATENCY_MS = 200
 DEFAULT_HTTP_MAX_CONNECTIONS = 256  # refactored's setting when the env does not say
@@ -157,8 +157,16 @@ def step_figures(
 
 
 def sustainable(steps: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The step with the best throughput and fewer than 1 % errors (None: errors everywhere)."""
     good = [s for s in steps if s["error_rate"] is not None and s["error_rate"] < MAX_ERROR_RATE]
     return max(good, key=lambda s: s["rps"]) if good else None
+
+
+def best_goodput(steps: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The step with the most successful answers per second, errors or not (the fallback
+    figure for a target that never runs error-free, e.g. legacy)."""
+    measured = [s for s in steps if s["requests"]]
+    return max(measured, key=lambda s: s["rps"]) if measured else None
 
 
 def limit_hit(
@@ -244,6 +252,7 @@ def run_bench(
             steps = step_figures(out, stages, raw.started_at, _rebase(sampler, raw.started_at))
             llm_stats = fake_call(endpoints.llm_control_url, "GET", "/stats") or {}
             best = sustainable(steps)
+            figure = best or best_goodput(steps)  # legacy may never run error-free
             limit = limit_hit(
                 best,
                 workers=workers,
@@ -253,12 +262,16 @@ def run_bench(
                 cpus=cpus,
             )
             bench["steps"][target] = steps
-            bench[f"{target}_rps"] = best["rps"] if best else 0.0
-            bench[f"{target}_concurrency"] = best["concurrency"] if best else None
+            bench[f"{target}_rps"] = figure["rps"] if figure else 0.0
+            bench[f"{target}_concurrency"] = figure["concurrency"] if figure else None
+            bench[f"{target}_error_free"] = best is not None
+            bench[f"{target}_error_rate"] = figure["error_rate"] if figure else None
             bench[f"{target}_limit_hit"] = limit
             bench[f"{target}_llm_max_in_flight"] = llm_stats.get("max_in_flight")
             result = to_scenario_result(raw, time_scale, kind="bench")
-            ideal = ideal_rps(best["concurrency"], latency_ms, connection_limit) if best else None
+            ideal = (
+                ideal_rps(figure["concurrency"], latency_ms, connection_limit) if figure else None
+            )
             result.expectations = [
                 Expectation.check(
                     "bench_load_generated",
@@ -269,11 +282,11 @@ def run_bench(
                     role="sanity",
                 ),
                 Expectation.check(
-                    "rps_vs_ideal",
-                    "sustainable throughput at least half of Little's law bound",
-                    (best["rps"] / ideal) if best and ideal else 0.0,
+                    "error_free_throughput",
+                    "some concurrency step runs with fewer than 1 % errors",
+                    1.0 if best else 0.0,
                     ">=",
-                    0.5,
+                    1.0,
                 ),
             ]
             result.extra.update({"steps": steps, "limit_hit": limit, "ideal_rps": ideal})
@@ -294,6 +307,9 @@ def run_bench(
             "ideal_rps": round(ideal, 2),
             "ratio_to_ideal": round(refactored / ideal, 3) if ideal else None,
             "ratio_to_legacy": round(refactored / legacy, 2) if legacy else None,
+            "definition": "rps = successful answers/s of the best concurrency step with < 1 % "
+            "errors (else the best step at all, *_error_free false); ideal = Little's law "
+            "min(concurrency, llm_connection_limit) / llm latency",
             "load_generator_cpu_percent_max": max(cpu_values) if cpu_values else None,
             "limit_hit": bench.get("refactored_limit_hit"),
             "cpus": cpus,

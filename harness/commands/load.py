@@ -93,8 +93,8 @@ def register(app: typer.Typer) -> None:
     def bench(
         time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1 (timeouts)"),
         workers: int = typer.Option(2, min=1, help="gunicorn workers, the same for both"),
-        levels: str = typer.Option("8,16,32,64,128", help="concurrency steps"),
-        step_s: float = typer.Option(10.0, min=4.0, help="seconds per concurrency step"),
+        levels: str = typer.Option("4,8,16,32,64,128", help="concurrency steps"),
+        step_s: float = typer.Option(8.0, min=4.0, help="seconds per concurrency step"),
         latency_ms: int = typer.Option(200, min=1, help="fixed LLM latency"),
         processes: int = typer.Option(0, min=-1, help="Locust --processes (0: one process)"),
     ) -> None:

@@ -137,3 +137,15 @@ def test_the_process_of_a_url_is_found_by_its_exact_port() -> None:
     assert _pid_listening_on(group, "http://127.0.0.1:4000") == 2  # type: ignore[arg-type]
     assert _pid_listening_on(group, "http://127.0.0.1:5000/") == 3  # type: ignore[arg-type]
     assert _pid_listening_on(group, "http://127.0.0.1:6000") is None  # type: ignore[arg-type]
+
+
+def test_best_goodput_is_the_fallback_when_no_step_is_error_free() -> None:
+    from harness.bench import best_goodput
+
+    steps = [
+        {"concurrency": 4, "rps": 5.6, "error_rate": 0.13, "requests": 45},
+        {"concurrency": 8, "rps": 3.1, "error_rate": 0.7, "requests": 80},
+        {"concurrency": 16, "rps": 0.0, "error_rate": None, "requests": 0},
+    ]
+    assert sustainable(steps) is None
+    assert best_goodput(steps)["concurrency"] == 4
