@@ -45,6 +45,7 @@ from refactored.infrastructure.messaging.outbox import OutboxRelay
 from refactored.infrastructure.messaging.publisher import AioPikaEventPublisher
 from refactored.infrastructure.observability import metrics
 from refactored.infrastructure.observability.alerts import GoogleChatAlertSink
+from refactored.infrastructure.observability.latency import LatencyWatch
 from refactored.infrastructure.observability.logging import configure_logging
 from refactored.infrastructure.observability.loop_lag import monitor_loop_lag
 from refactored.infrastructure.observability.tracing import configure_tracing
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.container, tasks = await _wire(settings, overrides, stack)
+            app.state.container, tasks = await _wire(app, settings, overrides, stack)
             running: list[asyncio.Task[Any]] = []
             for coro in tasks:
                 if overrides.background_tasks:
@@ -210,7 +211,7 @@ def _pool(settings: Settings, *, job: bool) -> PoolConfig:
 
 
 async def _wire(
-    settings: Settings, o: Overrides, stack: AsyncExitStack
+    app: FastAPI, settings: Settings, o: Overrides, stack: AsyncExitStack
 ) -> tuple[Container, list[Coroutine[Any, Any, Any]]]:
     """Build every adapter; return the container and the background tasks to run."""
     s = settings
@@ -239,6 +240,10 @@ async def _wire(
         stack.push_async_callback(sink.aclose)
         tasks.append(sink.run_p2_flusher())
         alerts = sink
+
+    latency = LatencyWatch(alerts, s.scaled(s.alert_latency_p95_s), s.scaled(s.alert_latency_p99_s))
+    tasks.append(latency.run(s.scaled(s.alert_p2_window_s)))
+    app.state.latency_watch = latency
 
     breakers: dict[str, CircuitBreaker] = {}
     if s.enabled(Policy.BREAKER):

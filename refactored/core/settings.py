@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     outbox_backlog_alert: int = 1000
     # alerts and observability
     alert_p2_window_s: float = 60.0
+    alert_latency_p95_s: float = 2.0
+    alert_latency_p99_s: float = 5.0
     alert_timeout_s: float = 5.0
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     loop_lag_interval_s: float = 0.25

@@ -68,9 +68,11 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            http_request_duration.labels(scope["method"], route, str(status)).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            http_request_duration.labels(scope["method"], route, str(status)).observe(elapsed)
+            watch = getattr(getattr(scope.get("app"), "state", None), "latency_watch", None)
+            if watch is not None and route not in NO_DEADLINE_PATHS:
+                watch.observe(elapsed)
             request_id_var.reset(token)
             conversation_id_var.reset(conversation_token)
 

@@ -81,3 +81,40 @@ def test_metric_names_are_exactly_the_conventions() -> None:
         "event_loop_lag_max_seconds",
     ):
         assert name in names, name  # counters are collected without their _total suffix
+
+
+def test_latency_alerts_p1_on_p99_and_p2_on_p95() -> None:
+    from refactored.infrastructure.observability.latency import LatencyWatch
+    from tests.unit.refactored.fakes import RecordingAlerts
+
+    alerts = RecordingAlerts()
+    watch = LatencyWatch(alerts, p95_threshold_s=2.0, p99_threshold_s=5.0)
+    for _ in range(100):
+        watch.observe(0.1)
+    watch.check()
+    assert alerts.alerts == []  # fast window
+    for seconds in [0.1] * 90 + [3.0] * 8 + [6.0] * 2:
+        watch.observe(seconds)
+    watch.check()
+    assert alerts.alerts == [
+        ("P1", "Latency p99 above threshold"),
+        ("P2", "Latency p95 above threshold"),
+    ]
+    watch.observe(60.0)
+    watch.check()  # too few samples for a percentile
+    assert len(alerts.alerts) == 2
+
+
+async def test_event_loop_lag_monitor_sees_a_blocked_loop() -> None:
+    import asyncio
+    import time
+
+    from refactored.infrastructure.observability.loop_lag import monitor_loop_lag
+
+    before = metrics.event_loop_lag_max._value.get()
+    task = asyncio.create_task(monitor_loop_lag(0.01))
+    await asyncio.sleep(0.02)
+    time.sleep(0.2)  # block the loop on purpose (what legacy does with every sync call)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert metrics.event_loop_lag_max._value.get() >= max(before, 0.15)
