@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
-import anyio
-
 log = logging.getLogger(__name__)
 Exclusive = Callable[[], AbstractAsyncContextManager[bool]]
+sleep = asyncio.sleep  # module attribute so a test can drive the schedule without waiting
 
 
 def seconds_until(hour_utc: int, now: datetime) -> float:
@@ -28,7 +28,7 @@ async def run_daily(
 ) -> None:
     """Run ``job`` every day at ``hour_utc``; with ``exclusive``, in one worker only."""
     while True:
-        await anyio.sleep(seconds_until(hour_utc, datetime.now(UTC)) * time_scale)
+        await sleep(seconds_until(hour_utc, datetime.now(UTC)) * time_scale)
         try:
             if exclusive is None:
                 await job()

@@ -134,7 +134,7 @@ async def test_scheduler_skips_the_night_when_another_worker_holds_the_lock(
     async def job() -> None:
         runs.append("ran")
 
-    monkeypatch.setattr(scheduler.anyio, "sleep", fake_sleep)
+    monkeypatch.setattr(scheduler, "sleep", fake_sleep)
     with pytest.raises(asyncio.CancelledError):
         await scheduler.run_daily(job, 3, 1.0, held_elsewhere)
     assert runs == ["ran"]

@@ -145,3 +145,16 @@ async def test_rate_limit_answers_429_with_retry_after(disable: str) -> None:
         assert statuses == [200, 200, 200, 429]
         assert last.json()["error"] == "rate_limited"
         assert int(last.headers["Retry-After"]) >= 1
+
+
+async def test_chunked_body_over_one_mebibyte_is_413_not_500() -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(17):
+            yield b"x" * 65536  # no Content-Length: only the stream check can catch it
+
+    async with running_app(FakeDependencies()) as client:
+        response = await client.post(
+            END, content=chunks(), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.json() == {"detail": "request body exceeds 1048576 bytes"}
