@@ -46,7 +46,7 @@ lint: setup ## ruff (with the ASYNC rules), import-linter, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy refactored harness
+	$(VENV)/bin/mypy refactored harness legacy
 
 format: setup ## apply ruff's formatter and safe fixes
 	$(VENV)/bin/ruff format .
