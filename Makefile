@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-unit test-integration lint format clean \
+.PHONY: help setup test test-unit test-integration test-chaos test-contracts test-load lint format clean \
 	setup-browser up down status chaos load demo ablation bench compare gate contracts bench-toxiproxy bench-transports
 
 # Knobs (also documented in README.md): which scenario and target, the time scale.
@@ -34,13 +34,16 @@ $(STAMP): pyproject.toml
 setup-browser: ## install Debian's headless Chromium (for the compare report's screenshot test) if missing
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-test: setup test-unit test-integration ## run every test tier (exits non-zero if any tier fails or collects nothing)
+test: setup test-unit test-integration test-chaos ## run every test tier (exits non-zero if any tier fails or collects nothing)
 
 test-unit: setup ## unit tests: no I/O beyond the process
 	$(PYTEST) tests/unit -m unit
 
 test-integration: setup ## integration tests: real PostgreSQL (DATABASE_URL or embedded), RabbitMQ when AMQP_URL is set
 	$(PYTEST) tests/integration -m integration
+
+test-chaos: setup ## chaos tier: the real stack at TIME_SCALE=0.1, llm_latency + db_down on both targets
+	$(PYTEST) tests/chaos -m chaos
 
 lint: setup ## ruff (with the ASYNC rules), import-linter, mypy
 	$(VENV)/bin/ruff check .
