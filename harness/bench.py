@@ -177,24 +177,35 @@ def limit_hit(
     latency_ms: float,
     connection_limit: int | None,
     cpus: int,
+    next_step: dict[str, Any] | None = None,
 ) -> str:
-    """Which limit stopped the throughput from growing, from the CPU figures and the bound."""
+    """Which limit stopped the throughput from growing.
+
+    Read on the step *after* the sustainable one when there is one (where growth stopped
+    or errors appeared), else on the sustainable step itself.
+    """
     if step is None:
         return "errors at every concurrency: no sustainable throughput"
+    latency_s = latency_ms / 1000.0
     ideal = ideal_rps(step["concurrency"], latency_ms, connection_limit)
-    if step["rps"] >= 0.9 * ideal:
+    if step["rps"] <= 1.5 * workers / latency_s and step["rps"] < 0.5 * ideal:
+        return "one blocking call at a time per worker (the event loop is blocked)"
+    if next_step is None and step["rps"] >= 0.9 * ideal:
         if connection_limit is not None and step["concurrency"] >= connection_limit:
             return "LLM connection limit (Little's law cap)"
         return "Little's law bound: concurrency / LLM latency (more concurrency would go further)"
-    if (step.get("load_generator_cpu_percent") or 0) >= 90 * max(1, processes):
+    probe = next_step or step
+    if (probe.get("load_generator_cpu_percent") or 0) >= 90 * max(1, processes):
         return "load generator CPU"
-    if (step.get("service_cpu_percent") or 0) >= 85 * min(workers, cpus):
+    if (probe.get("service_cpu_percent") or 0) >= 85 * min(workers, cpus):
         return "service CPU"
-    if (step.get("machine_cpu_percent") or 0) >= 90:
+    if (probe.get("machine_cpu_percent") or 0) >= 90:
         return "machine CPU (service, load generator and fakes share the cores)"
-    if (step.get("llm_fake_cpu_percent") or 0) >= 90:
+    if (probe.get("llm_fake_cpu_percent") or 0) >= 90:
         return "LLM fake CPU"
-    return "service concurrency: requests are served one blocking call at a time per worker"
+    if step["rps"] >= 0.9 * ideal:
+        return "Little's law bound: concurrency / LLM latency"
+    return "service queueing: latency grows with concurrency before a CPU saturates"
 
 
 def run_bench(
@@ -253,8 +264,10 @@ def run_bench(
             llm_stats = fake_call(endpoints.llm_control_url, "GET", "/stats") or {}
             best = sustainable(steps)
             figure = best or best_goodput(steps)  # legacy may never run error-free
+            after = [st for st in steps if best and st["concurrency"] > best["concurrency"]]
             limit = limit_hit(
                 best,
+                next_step=after[0] if after else None,
                 workers=workers,
                 processes=processes or 1,
                 latency_ms=latency_ms,

@@ -112,13 +112,23 @@ def test_sustainable_is_the_best_step_without_errors() -> None:
 
 
 def test_limit_hit_names_the_bottleneck() -> None:
-    kwargs = {"workers": 2, "processes": 1, "latency_ms": 200.0, "connection_limit": 512, "cpus": 2}
+    kwargs = {
+        "workers": 2,
+        "processes": 1,
+        "latency_ms": 200.0,
+        "connection_limit": 512,
+        "cpus": 2,
+    }
     assert "Little's law" in limit_hit(_step(16, 78.0, 0.0), **kwargs)
-    assert limit_hit(_step(64, 100.0, 0.0, load_generator_cpu_percent=99.0), **kwargs) == (
+    saturated = _step(128, 174.0, 0.24, machine_cpu_percent=98.6, service_cpu_percent=110.0)
+    assert limit_hit(_step(64, 175.0, 0.0), next_step=saturated, **kwargs).startswith("machine CPU")
+    busy_generator = _step(128, 100.0, 0.0, load_generator_cpu_percent=99.0)
+    assert limit_hit(_step(64, 100.0, 0.0), next_step=busy_generator, **kwargs) == (
         "load generator CPU"
     )
-    assert limit_hit(_step(64, 100.0, 0.0, service_cpu_percent=190.0), **kwargs) == "service CPU"
-    assert "blocking" in limit_hit(_step(64, 9.0, 0.0, service_cpu_percent=5.0), **kwargs)
+    busy_service = _step(128, 100.0, 0.0, service_cpu_percent=190.0)
+    assert limit_hit(_step(64, 100.0, 0.0), next_step=busy_service, **kwargs) == "service CPU"
+    assert "blocking" in limit_hit(_step(4, 9.2, 0.0, service_cpu_percent=5.0), **kwargs)
     assert "no sustainable" in limit_hit(None, **kwargs)
 
 
