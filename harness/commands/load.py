@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import typer
 
 from harness.loadsuite import console, default_time_scale
+
+T = TypeVar("T")
 
 
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]{message}[/]")
     return typer.Exit(2)
+
+
+def _guarded(run: Callable[[], T]) -> T:
+    """A stack that does not boot or a load generator that dies is a clear message, exit 2."""
+    try:
+        return run()
+    except RuntimeError as exc:  # StackError, LoadRunError and the load runner's own
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -36,13 +49,15 @@ def register(app: typer.Typer) -> None:
             targets = parse_targets(target)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-        run, _ = run_load(
-            scenarios,
-            targets,
-            time_scale=time_scale or default_time_scale(),
-            workers=workers,
-            parallel=not sequential,
-            processes=processes,
+        run, _ = _guarded(
+            lambda: run_load(
+                scenarios,
+                targets,
+                time_scale=time_scale or default_time_scale(),
+                workers=workers,
+                parallel=not sequential,
+                processes=processes,
+            )
         )
         raise typer.Exit(0 if run.passed else 1)
 
@@ -54,7 +69,9 @@ def register(app: typer.Typer) -> None:
         """The 3am incident on legacy (LB 504s, worker restarts) and refactored (none), compared."""
         from harness.loadsuite import run_demo
 
-        run, _ = run_demo(time_scale=time_scale or default_time_scale(), workers=workers)
+        run, _ = _guarded(
+            lambda: run_demo(time_scale=time_scale or default_time_scale(), workers=workers)
+        )
         raise typer.Exit(0 if run.passed else 1)
 
     @app.command()
@@ -79,12 +96,14 @@ def register(app: typer.Typer) -> None:
             policies = parse_policies(policy)
         except ValueError as exc:
             raise _fail(str(exc)) from None
-        run, _ = run_ablation(
-            scenarios,
-            policies,
-            time_scale=time_scale or default_time_scale(),
-            workers=workers,
-            duration_factor=duration_factor,
+        run, _ = _guarded(
+            lambda: run_ablation(
+                scenarios,
+                policies,
+                time_scale=time_scale or default_time_scale(),
+                workers=workers,
+                duration_factor=duration_factor,
+            )
         )
         # variants are expected to fail; only a failing baseline or an invalid run is an error
         raise typer.Exit(0 if run.passed else 1)
@@ -107,11 +126,13 @@ def register(app: typer.Typer) -> None:
             raise _fail(f"--levels must be integers separated by commas, not {levels!r}") from None
         if not steps or min(steps) < 1:
             raise _fail("--levels needs at least one concurrency >= 1")
-        run_bench(
-            time_scale=time_scale or default_time_scale(),
-            workers=workers,
-            levels=steps,
-            step_s=step_s,
-            latency_ms=latency_ms,
-            processes=processes,
+        _guarded(
+            lambda: run_bench(
+                time_scale=time_scale or default_time_scale(),
+                workers=workers,
+                levels=steps,
+                step_s=step_s,
+                latency_ms=latency_ms,
+                processes=processes,
+            )
         )
