@@ -14,6 +14,7 @@ import operator
 import os
 import platform
 import re
+import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -220,11 +221,31 @@ def new_run_dir(kind: str, base: Path | None = None) -> Path:
     return candidate
 
 
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None  # not a git checkout (e.g. an installed copy): the run just says less
+    return done.stdout.strip()
+
+
+def git_facts() -> dict[str, Any]:
+    """The commit a run tested, so the gate can tell a stale run from a fresh one."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": bool(status)}
+
+
 def environment_facts(**extra: Any) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        **git_facts(),
         **extra,
     }
 

@@ -14,6 +14,7 @@ from harness.results import (
     RunResults,
     ScenarioResult,
     bucket_series,
+    environment_facts,
     latency_summary,
     load_results,
     new_run_dir,
@@ -93,3 +94,10 @@ def test_percentiles_and_series() -> None:
     assert series["status"]["504"] == [1, 0, 0]
     assert series["status"]["error"] == [0, 0, 1]
     assert series["p99_ms"][1] is None
+
+
+def test_environment_records_the_commit_under_test() -> None:
+    facts = environment_facts(workers=2)
+    assert facts["workers"] == 2
+    assert len(facts["git_commit"]) == 40, "the gate compares it with HEAD"
+    assert isinstance(facts["git_dirty"], bool)
