@@ -191,10 +191,11 @@ def _pool(settings: Settings, *, job: bool) -> PoolConfig:
     timeouts = settings.enabled(Policy.TIMEOUTS)
     statement = settings.scaled(settings.db_statement_timeout_s) if timeouts else None
     connect = settings.scaled(settings.db_connect_timeout_s) if timeouts else None
+    command = settings.scaled(settings.db_call_timeout_s) if timeouts else None
     tls = settings.db_ssl
     if job:
         return PoolConfig(
-            settings.job_db_pool_size, 0, settings.scaled(30.0), statement, connect, tls
+            settings.job_db_pool_size, 0, settings.scaled(30.0), statement, connect, tls, command
         )
     if settings.enabled(Policy.POOL_LIMITS):
         return PoolConfig(
@@ -204,9 +205,10 @@ def _pool(settings: Settings, *, job: bool) -> PoolConfig:
             statement,
             connect,
             tls,
+            command,
         )
     return PoolConfig(
-        settings.unbounded_pool_size, 0, UNBOUNDED_POOL_TIMEOUT_S, statement, connect, tls
+        settings.unbounded_pool_size, 0, UNBOUNDED_POOL_TIMEOUT_S, statement, connect, tls, command
     )
 
 
@@ -265,7 +267,11 @@ async def _wire(
     if store is None:
         engine = build_engine(s.async_database_url, _pool(s, job=False), "refactored")
         stack.push_async_callback(engine.dispose)
-        store = SqlAlchemyFriendshipStore(engine)
+        store = SqlAlchemyFriendshipStore(
+            engine,
+            unit_timeout_s=s.scaled(s.db_call_timeout_s) if timeouts else None,
+            reserve_s=s.scaled(s.deadline_reserve_s) if timeouts else 0.0,
+        )
     job_store = o.job_store
     if job_store is None:
         if s.enabled(Policy.JOB_BULKHEAD) and engine is not None:

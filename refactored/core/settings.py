@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     memory_timeout_s: float = 10.0
     connect_timeout_s: float = 3.0
     db_statement_timeout_s: float = 10.0
+    # client-side bound on one DB statement and on one request unit of work (a read or a
+    # transaction): statement_timeout is enforced by the server, so a slow link never trips it
+    db_call_timeout_s: float = 15.0
     db_ssl: Literal["auto", "disable", "verify"] = "auto"
     db_connect_timeout_s: float = 5.0
     health_db_timeout_s: float = 2.0
@@ -78,6 +81,7 @@ class Settings(BaseSettings):
     job_db_pool_size: int = Field(2, ge=1)
     job_concurrency: int = Field(4, ge=1)
     job_batch_size: int = Field(100, ge=1)
+    job_timeout_s: float = Field(600.0, gt=0)  # one nightly run (admin endpoint, scheduler)
     storage_retry_after_s: int = 5
     # retry
     retry_attempts: int = Field(3, ge=1)

@@ -1,7 +1,9 @@
 """The async engines: the request pool and the nightly job's own small pool.
 
 ``statement_timeout`` is set per connection through asyncpg's server_settings,
-so a slow query is cancelled by PostgreSQL itself (10 s x TIME_SCALE).
+so a slow query is cancelled by PostgreSQL itself (10 s x TIME_SCALE). The server
+never sees a slow *link*, so asyncpg's ``command_timeout`` bounds each statement on the
+client as well (``DB_CALL_TIMEOUT_S``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class PoolConfig:
     statement_timeout_s: float | None
     connect_timeout_s: float | None
     ssl: str = "auto"  # auto | disable | verify
+    # client-side bound per statement (asyncpg command_timeout): fires on a slow link too
+    command_timeout_s: float | None = None
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", ""})
@@ -66,6 +70,8 @@ def build_engine(url: str, pool: PoolConfig, application_name: str) -> AsyncEngi
         connect_args["password"] = ""  # no password anywhere: skip asyncpg's pgpass lookup
     if pool.connect_timeout_s is not None:
         connect_args["timeout"] = pool.connect_timeout_s
+    if pool.command_timeout_s is not None:
+        connect_args["command_timeout"] = pool.command_timeout_s
     return create_async_engine(
         url,
         pool_size=pool.size,

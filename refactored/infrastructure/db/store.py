@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -13,6 +14,7 @@ from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from refactored.application.errors import StorageUnavailable
 from refactored.application.events import ROUTING_KEY
 from refactored.application.ports import (
     ConversationRecord,
@@ -20,6 +22,7 @@ from refactored.application.ports import (
     Friendship,
     PendingRescore,
 )
+from refactored.core.resilience.deadline import remaining
 from refactored.domain.model import Level, TopicMetric
 from refactored.domain.scoring import INACTIVITY_BEFORE_DECAY
 from refactored.infrastructure.db.errors import storage_errors
@@ -206,27 +209,65 @@ class SqlAlchemyUnitOfWork:
 
 
 class SqlAlchemyFriendshipStore:
-    """Repository + unit-of-work factory on one engine (request pool or job pool)."""
+    """Repository + unit-of-work factory on one engine (request pool or job pool).
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``unit_timeout_s`` bounds one unit of work (a read or a transaction, pool acquire
+    included) on the client, shortened to the request deadline minus ``reserve_s`` so a
+    slow database answers 503 ``storage_unavailable`` before the deadline's 504. On expiry
+    the connection is invalidated (terminated, no round trip) instead of rolled back: the
+    rollback would cross the same slow link. None (the job pool, ``timeouts`` off): only
+    the per-statement bounds of the engine apply.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, unit_timeout_s: float | None = None, reserve_s: float = 0.0
+    ) -> None:
         self._engine = engine
+        self._unit_timeout = unit_timeout_s
+        self._reserve = reserve_s
+
+    def _bound(self) -> float | None:
+        if self._unit_timeout is None:
+            return None
+        left = remaining()
+        if left is None:
+            return self._unit_timeout
+        return max(0.0, min(self._unit_timeout, left - self._reserve))
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        bound = self._bound()
+        timeout = asyncio.timeout(bound)
+        try:
+            async with timeout, self._engine.connect() as conn:
+                try:
+                    yield conn
+                except asyncio.CancelledError:
+                    # timed out (or the request was cancelled) mid-call: drop the connection
+                    # now rather than roll back over a link that may be the slow part
+                    await conn.invalidate()
+                    raise
+        except TimeoutError as exc:
+            if not timeout.expired():
+                raise
+            raise StorageUnavailable(f"database call exceeded {bound:.2f}s") from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
         with tracer.start_as_current_span("db.transaction"), storage_errors():
-            async with self._engine.connect() as conn:
+            async with self._connection() as conn:
                 await conn.begin()
                 try:
                     yield SqlAlchemyUnitOfWork(conn)
                 finally:
-                    if conn.in_transaction():
+                    if conn.in_transaction() and not conn.invalidated:
                         with suppress(Exception):  # the connection may be the thing that broke
                             await conn.rollback()
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         with tracer.start_as_current_span("db.read"), storage_errors():
-            async with self._engine.connect() as conn:
+            async with self._connection() as conn:
                 yield conn
 
     async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
