@@ -283,7 +283,7 @@ async def _wire(
 
     publisher = o.publisher
     if publisher is None and s.amqp_url:
-        amqp = AioPikaEventPublisher(s.amqp_url, s.scaled(10.0) if timeouts else 60.0)
+        amqp = AioPikaEventPublisher(s.amqp_url, s.scaled(s.amqp_timeout_s) if timeouts else 60.0)
         stack.push_async_callback(amqp.aclose)
         publisher = amqp
     outbox = s.enabled(Policy.OUTBOX)
@@ -295,6 +295,8 @@ async def _wire(
             poll_interval_s=max(0.05, s.scaled(s.outbox_poll_interval_s)),
             backlog_alert=s.outbox_backlog_alert,
             alerts=alerts,
+            iteration_timeout_s=s.scaled(s.outbox_iteration_timeout_s) if timeouts else None,
+            retry_max_s=s.scaled(s.outbox_retry_max_s),
         )
         tasks.append(relay.run())
 

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     outbox_poll_interval_s: float = 1.0
     outbox_batch_size: int = 100
     outbox_backlog_alert: int = 1000
+    amqp_timeout_s: float = Field(10.0, gt=0)  # one broker operation (connect, publish, close)
+    outbox_iteration_timeout_s: float = Field(60.0, gt=0)  # watchdog on one relay pass
+    outbox_retry_max_s: float = Field(10.0, gt=0)  # relay backoff cap while the broker fails
     # alerts and observability
     alert_p2_window_s: float = 60.0
     alert_latency_p95_s: float = 2.0

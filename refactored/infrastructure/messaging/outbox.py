@@ -4,7 +4,9 @@ Events are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers relay
 without publishing the same row twice at the same time; a crash between the
 broker's confirm and the ``published_at`` update re-publishes it later, which
 is why consumers de-duplicate on ``event_id``. While the broker is down the
-rows stay, get ``attempts``/``last_error``, and are retried on the next poll.
+rows stay, get ``attempts``/``last_error``, and are retried with a capped exponential
+backoff. The loop can never hang: the publisher bounds every broker operation and each
+iteration runs under a watchdog timeout; any failure is logged and retried.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class OutboxRelay:
         poll_interval_s: float,
         backlog_alert: int,
         alerts: AlertSink | None = None,
+        iteration_timeout_s: float | None = None,
+        retry_max_s: float | None = None,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -43,7 +47,10 @@ class OutboxRelay:
         self._interval = poll_interval_s
         self._backlog_alert = backlog_alert
         self._alerts = alerts
+        self._iteration_timeout = iteration_timeout_s
+        self._retry_max = retry_max_s if retry_max_s is not None else 30 * poll_interval_s
         self.wakeup = asyncio.Event()
+        self.failures = 0  # consecutive failed iterations (drives the backoff)
 
     async def backlog(self) -> int:
         with storage_errors():
@@ -78,6 +85,7 @@ class OutboxRelay:
                     try:
                         await self._publisher.publish(row.payload)
                     except BrokerUnavailable as exc:
+                        self.failures += 1
                         await conn.execute(
                             sa.update(outbox_events)
                             .where(outbox_events.c.id == row.id)
@@ -96,16 +104,41 @@ class OutboxRelay:
                     published += 1
         return published
 
+    def _backoff(self) -> float:
+        """Poll interval while healthy; doubling per consecutive failure, capped."""
+        if self.failures == 0:
+            return self._interval
+        return min(self._retry_max, self._interval * 2 ** min(self.failures, 30))
+
+    async def iterate(self) -> int:
+        """One relay pass (publish a batch, refresh the backlog) under the watchdog."""
+        failures_before = self.failures
+        async with asyncio.timeout(self._iteration_timeout):
+            published = await self.relay_once()
+            await self.backlog()
+        if self.failures == failures_before:
+            self.failures = 0  # a pass without a broker error: back to the poll interval
+        return published
+
     async def run(self) -> None:
-        """Relay forever: drain while there is work, else wait for a poll or a wake-up."""
+        """Relay forever: drain while there is work, else wait for a poll, a wake-up or backoff."""
         while True:
             try:
-                published = await self.relay_once()
-                await self.backlog()
+                published = await self.iterate()
             except StorageUnavailable as exc:
                 log.warning("outbox relay: database unavailable", extra={"error": str(exc)})
                 published = 0
-            if published >= self._batch:
+                self.failures += 1
+            except Exception as exc:  # the relay must outlive any bug or hang of one pass
+                log.warning(
+                    "outbox relay: iteration failed", exc_info=True, extra={"error": repr(exc)}
+                )
+                published = 0
+                self.failures += 1
+            if published >= self._batch and self.failures == 0:
+                continue
+            if self.failures:  # backing off: new events must not hammer a broker that is down
+                await asyncio.sleep(self._backoff())
                 continue
             self.wakeup.clear()
             with suppress(TimeoutError):
