@@ -110,14 +110,19 @@ class DeadlineMiddleware:
     """Answer 504 ``deadline_exceeded`` ourselves before the load balancer gives up.
 
     The deadline is also published to the retry policy (a backoff never sleeps past it).
+    ``exempt_paths`` are not user traffic (the operator's nightly job): they carry their
+    own bound.
     """
 
-    def __init__(self, app: ASGIApp, seconds: float | None) -> None:
+    def __init__(
+        self, app: ASGIApp, seconds: float | None, exempt_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.seconds = seconds
+        self.exempt = NO_DEADLINE_PATHS | exempt_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.seconds is None or scope["path"] in NO_DEADLINE_PATHS:
+        if scope["type"] != "http" or self.seconds is None or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         started = False

@@ -22,6 +22,7 @@ from refactored.infrastructure.web.schemas import (
 )
 
 ADMIN_DISABLED = "admin endpoint disabled: set ADMIN_TOKEN"
+ADMIN_NIGHTLY_PATH = "/v1/admin/nightly"
 
 
 def _container(request: Request) -> Container:
@@ -58,7 +59,7 @@ def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
     async def get_friendship(request: Request, user_id: str, agent_id: str) -> JSONResponse:
         return JSONResponse(await _container(request).get_friendship(user_id, agent_id))
 
-    @router.post("/v1/admin/nightly")
+    @router.post(ADMIN_NIGHTLY_PATH)
     @limiter.limit(settings.rate_limit_default)
     async def run_nightly(request: Request, body: NightlyIn | None = None) -> JSONResponse:
         token = _container(request).settings.admin_token
@@ -67,7 +68,22 @@ def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return JSONResponse({"detail": "invalid admin token"}, status_code=401)
-        report = await _container(request).nightly_job(body.now if body else None)
+        # An operator job, exempt from the user-request deadline (DeadlineMiddleware) and
+        # bounded by its own JOB_TIMEOUT_S instead: call it on the service, not through the LB.
+        s = _container(request).settings
+        job_timeout = s.scaled(s.job_timeout_s) if s.enabled(Policy.TIMEOUTS) else None
+        try:
+            async with asyncio.timeout(job_timeout):
+                report = await _container(request).nightly_job(body.now if body else None)
+        except TimeoutError:
+            return JSONResponse(
+                {
+                    "detail": f"nightly job exceeded its job timeout of {job_timeout:.2f}s; "
+                    "the batches committed so far are kept, run it again to finish",
+                    "error": "deadline_exceeded",
+                },
+                status_code=504,
+            )
         return JSONResponse(report.as_json())
 
     @router.get("/health")
