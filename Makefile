@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 setup-browser: ## install Debian's headless Chromium (for the compare report's screenshot test) if missing
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-test: setup test-unit test-integration test-chaos ## run every test tier (exits non-zero if any tier fails or collects nothing)
+test: setup test-unit test-integration test-contracts test-chaos test-load ## run every test tier (exits non-zero if any tier fails or collects nothing)
 
 test-unit: setup ## unit tests: no I/O beyond the process
 	$(PYTEST) tests/unit -m unit
@@ -44,6 +44,12 @@ test-integration: setup ## integration tests: real PostgreSQL (DATABASE_URL or e
 
 test-chaos: setup ## chaos tier: the real stack at TIME_SCALE=0.1, llm_latency + db_down on both targets
 	$(PYTEST) tests/chaos -m chaos
+
+test-contracts: setup ## contracts tier: legacy vs refactored, fast profile (CONTRACTS_PROFILE=deep for more)
+	$(PYTEST) contracts -m contracts
+
+test-load: setup ## load tier: Locust three_am on both targets through the real stack + distributed mode
+	$(PYTEST) tests/load -m load
 
 lint: setup ## ruff (with the ASYNC rules), import-linter, mypy
 	$(VENV)/bin/ruff check .

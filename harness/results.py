@@ -311,7 +311,7 @@ def bucket_series(
     ``status`` None is a transport error (counted under ``"error"``). Buckets are
     by request *start* time; empty buckets inside the run are kept (zeros).
     """
-    rows = sorted(samples)
+    rows = sorted(samples, key=lambda sample: sample[0])  # statuses may be None: sort by time
     if not rows:
         return {"bucket_s": bucket_s, "t_s": []}
     n = int(rows[-1][0] // bucket_s) + 1

@@ -89,8 +89,8 @@ def test_percentiles_and_series() -> None:
     assert percentile(values, 50) == 50.0
     assert percentile(values, 99) == 99.0
     assert latency_summary([]) == {"count": 0}
-    series = bucket_series([(0.1, 200, 5.0), (0.5, 504, 6000.0), (2.2, None, 1.0)])
-    assert series["requests"] == [2, 0, 1]
+    series = bucket_series([(0.1, 200, 5.0), (0.5, 504, 6000.0), (2.2, None, 1.0), (2.2, 200, 3.0)])
+    assert series["requests"] == [2, 0, 2]
     assert series["status"]["504"] == [1, 0, 0]
     assert series["status"]["error"] == [0, 0, 1]
     assert series["p99_ms"][1] is None
