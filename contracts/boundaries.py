@@ -66,8 +66,8 @@ SCORING_BOUNDARIES: list[ScoringCase] = [
     _case(score=200, gap=36 * H + timedelta(seconds=1)),
     _case(score=200, gap=timedelta(0)),
     _case(score=200, gap=-H),
-    # engagement cap: U = 23, 24, 25, 26
-    *[_case(score=200, users=u) for u in (23, 24, 25, 26)],
+    # engagement cap: U // 3 reaches 8 at U = 24, a higher cap would show at 27, 30
+    *[_case(score=200, users=u) for u in (23, 24, 25, 26, 27, 30)],
     # questions cap 5 / 6
     _case(score=200, questions=5),
     _case(score=200, questions=6),
