@@ -92,3 +92,62 @@ def test_replay_gives_identical_answers_and_state(
         RUN.sequences_replayed += 1
         assert any(r["status"] == 200 for r in a[0]), "the replay must really score something"
         _compare("-vs-".join(pair), requests, a, b)
+
+
+FAULTS = {"error": {"status": 429, "mode": "every_nth", "n": 3, "retry_after_s": 0}}
+
+
+def _conversation_results(requests: list[Request], answers: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """(index, friendship key, answer) of every conversation-end request, in order."""
+    for i, (req, ans) in enumerate(zip(requests, answers, strict=True)):
+        if req.path == "/v1/conversations/end" and req.body is not None:
+            yield i, (req.body["user_id"], req.body["agent_id"]), ans
+
+
+def test_replay_under_llm_429s_keeps_scores_identical_where_both_succeed(
+    processes: ProcessGroup, pg_admin_url: str, fakes: dict[str, FakeHandle]
+) -> None:
+    requests = generate(1000, current().requests_per_sequence)
+    clean_ref, _ = run_target(processes, pg_admin_url, fakes, "refactored", requests)
+    legacy, _ = run_target(processes, pg_admin_url, fakes, "legacy", requests, FAULTS)
+    refactored, _ = run_target(processes, pg_admin_url, fakes, "refactored", requests, FAULTS)
+    RUN.sequences_replayed += 1
+    assert fakes["llm"].control.stats()["responses_by_status"].get("429", 0) > 0, "no fault"
+
+    # a friendship is comparable until its first answer that differs in status or degraded:
+    # from there on both versions score from different stored states, legitimately
+    tainted: set[tuple[str, str]] = set()
+    compared, problems = 0, []
+    for (i, key, a), (_, _, b) in zip(
+        _conversation_results(requests, legacy),
+        _conversation_results(requests, refactored),
+        strict=True,
+    ):
+        if key in tainted:
+            continue
+        if (
+            a["status"] != 200
+            or b["status"] != 200
+            or a["body"]["degraded"] != b["body"]["degraded"]
+        ):
+            tainted.add(key)
+            continue
+        compared += 1
+        if a["body"] != b["body"]:
+            problems.append(f"#{i} {requests[i].body}\n  legacy: {a}\n  refactored: {b}")
+    # refactored with faults vs without: a difference must be explained by `degraded`
+    explained: set[tuple[str, str]] = set()
+    for (i, key, faulty), (_, _, clean) in zip(
+        _conversation_results(requests, refactored),
+        _conversation_results(requests, clean_ref),
+        strict=True,
+    ):
+        if faulty["status"] != 200 or faulty["body"]["degraded"]:
+            explained.add(key)
+        if key not in explained and faulty["body"] != clean["body"]:
+            problems.append(f"#{i} refactored changed without degraded:\n  {faulty}\n  {clean}")
+    if problems:
+        RUN.add_mismatch("faults-429-every-3rd", f"{len(requests)} requests", problems)
+    assert not problems, "\n".join(problems)
+    print(f"compared {compared} conversations; tainted friendships: {sorted(tainted)}")
+    assert compared > 0, "no conversation was comparable: the check proved nothing"
