@@ -51,6 +51,8 @@ def run_target(
             "SECRET_KEY": SECRET,
             "NIGHTLY_SCHEDULER_ENABLED": "false",
             "TIME_SCALE": "0.01",
+            # refactored-only protection, not part of the contract: deep replays send > 100/min
+            "RATE_LIMIT_ENABLED": "false",
         }
         service = start_service(processes, target, env, workers=1, timeout_s=30)
         try:
