@@ -163,6 +163,8 @@ def _policy(
     sleep: Sleep | None,
 ) -> DependencyPolicy:
     retry = None
+    timeouts = settings.enabled(Policy.TIMEOUTS)
+    reserve = settings.scaled(settings.dependency_deadline_reserve_s) if timeouts else 0.0
     if settings.enabled(Policy.RETRY):
         config = RetryConfig(
             settings.retry_attempts,
@@ -171,7 +173,10 @@ def _policy(
             settings.scaled(settings.retry_jitter_s),
         )
         retry = RetryPolicy(
-            config, sleep=sleep or asyncio.sleep, on_retry=metrics.retry_attempts.labels(name).inc
+            config,
+            sleep=sleep or asyncio.sleep,
+            on_retry=metrics.retry_attempts.labels(name).inc,
+            deadline_reserve_s=reserve,
         )
 
     def observe(outcome: str, seconds: float) -> None:
@@ -181,10 +186,11 @@ def _policy(
 
     return DependencyPolicy(
         name=name,
-        timeout_s=settings.scaled(timeout_s) if settings.enabled(Policy.TIMEOUTS) else None,
+        timeout_s=settings.scaled(timeout_s) if timeouts else None,
         retry=retry,
         breaker=breaker,
         observe=observe,
+        deadline_reserve_s=reserve,
     )
 
 

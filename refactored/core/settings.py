@@ -62,7 +62,11 @@ class Settings(BaseSettings):
 
     # timeouts (production seconds, scaled)
     request_deadline_s: float = 55.0
-    deadline_reserve_s: float = 5.0  # dependency calls end this long before the deadline
+    # The request's own DB work ends this long before the deadline (503 before the 504) ...
+    deadline_reserve_s: float = 5.0
+    # ... and LLM / Memory API calls (with their retries) end this long before it, so a
+    # hanging dependency still leaves time to store the fallback result and answer 200.
+    dependency_deadline_reserve_s: float = 10.0
     llm_timeout_s: float = 15.0
     memory_timeout_s: float = 10.0
     connect_timeout_s: float = 3.0
@@ -141,6 +145,20 @@ class Settings(BaseSettings):
     def _production_secret(self) -> Settings:
         if self.env == "production" and self.secret_key == DEFAULT_SECRET_KEY:
             raise ValueError(SECRET_KEY_HELP)
+        return self
+
+    @model_validator(mode="after")
+    def _reserves_fit_the_deadline(self) -> Settings:
+        if not self.deadline_reserve_s <= self.dependency_deadline_reserve_s:
+            raise ValueError(
+                "DEPENDENCY_DEADLINE_RESERVE_S must be >= DEADLINE_RESERVE_S: dependency calls "
+                "must stop before the time kept to store their (fallback) result"
+            )
+        if self.dependency_deadline_reserve_s >= self.request_deadline_s:
+            raise ValueError(
+                "DEPENDENCY_DEADLINE_RESERVE_S must be shorter than REQUEST_DEADLINE_S "
+                "(it would leave no time for the LLM and Memory API calls)"
+            )
         return self
 
     def enabled(self, policy: Policy) -> bool:

@@ -22,6 +22,7 @@ SETTINGS: dict[str, Any] = {
     "time_scale": 1.0,
     "request_deadline_s": 0.5,
     "deadline_reserve_s": 0.05,
+    "dependency_deadline_reserve_s": 0.1,
     "job_concurrency": 2,
 }
 

@@ -159,3 +159,26 @@ def test_best_goodput_is_the_fallback_when_no_step_is_error_free() -> None:
     ]
     assert sustainable(steps) is None
     assert best_goodput(steps)["concurrency"] == 4
+
+
+def _measured(c: int, rps: float, errors: float = 0.0) -> dict:
+    return {"concurrency": c, "rps": rps, "error_rate": errors, "requests": max(1, int(rps * 5))}
+
+
+def test_throughput_scaling_separates_a_blocked_loop_from_an_async_worker() -> None:
+    from harness.bench import MIN_SCALING, throughput_scaling
+
+    # Figures of run 20261201-214604-bench: legacy flat, refactored x12.9.
+    legacy = [_measured(4, 9.8), _measured(8, 9.6), _measured(32, 7.6, 0.48), _measured(128, 3.0)]
+    refactored = [_measured(4, 18.0), _measured(64, 232.2), _measured(128, 292.0, 0.05)]
+    assert throughput_scaling(legacy) == pytest.approx(1.0)
+    assert throughput_scaling(legacy) < MIN_SCALING
+    assert throughput_scaling(refactored) == pytest.approx(12.9, abs=0.01)
+    assert throughput_scaling(refactored) >= MIN_SCALING
+
+
+def test_throughput_scaling_is_unknown_on_too_narrow_a_sweep() -> None:
+    from harness.bench import throughput_scaling
+
+    assert throughput_scaling([_measured(16, 70.0), _measured(64, 230.0)]) is None
+    assert throughput_scaling([]) is None

@@ -33,6 +33,7 @@ def unit_settings(**extra: Any) -> Settings:
         # test into a 504 or a half-open probe.
         "request_deadline_s": 60_000,
         "deadline_reserve_s": 0,
+        "dependency_deadline_reserve_s": 0,
         "circuit_breaker_recovery_timeout": 60_000,
     }
     values.update(extra)
