@@ -105,6 +105,7 @@ def run_chaos(options: ChaosOptions, console: Console | None = None) -> tuple[Ru
     )
     state = RunState(run, run_dir, tag=run_dir.name.split("-")[1][-4:] + secrets.token_hex(1))
     wall = time.monotonic()
+    booted = False
     try:
         with ProcessGroup(options.log_dir) as group:
             console.print(
@@ -117,6 +118,7 @@ def run_chaos(options: ChaosOptions, console: Console | None = None) -> tuple[Ru
                     targets=tuple(targets), time_scale=options.time_scale, workers=options.workers
                 ),
             )
+            booted = True
             run.environment.update(_stack_facts(info))
             console.print(f"stack ready in {time.monotonic() - wall:.1f} s")
             _run_all(group, info, scenarios, targets, state, console)
@@ -129,8 +131,15 @@ def run_chaos(options: ChaosOptions, console: Console | None = None) -> tuple[Ru
         run.finished_at = now_iso()
         if state.skipped:
             run.environment["skipped"] = state.skipped
-        write_results(run, run_dir)
+        # A stack that never booted measured nothing: keep its record, but reports/latest
+        # (what compare and gate read) stays on the last run that did.
+        write_results(run, run_dir, update_latest=booted)
         write_report(run, run_dir)
+    if not run.results:
+        console.print(
+            "[red]nothing ran[/]: every selected scenario was skipped "
+            + "; ".join(sorted({f"{s['scenario']}: {s['reason']}" for s in state.skipped}))
+        )
     print_summary(run, run_dir, console)
     return run, run_dir
 

@@ -157,8 +157,11 @@ class RunResults:
 
     @property
     def passed(self) -> bool:
-        """True when no result is ``fail`` or ``invalid`` (legacy's expected failures are fine)."""
-        return all(r.verdict in {"pass", "expected_fail", "unexpected_pass"} for r in self.results)
+        """True when something ran and no result is ``fail`` or ``invalid`` (legacy's
+        expected failures are fine). A run with no result proves nothing: not passed."""
+        return bool(self.results) and all(
+            r.verdict in {"pass", "expected_fail", "unexpected_pass"} for r in self.results
+        )
 
     def find(self, target: str, scenario: str, variant: str = "") -> ScenarioResult | None:
         for result in self.results:

@@ -31,6 +31,25 @@ def check_target(target: str) -> str:
     return target
 
 
+def configured_app_deadline_s(target: str, env: Mapping[str, str]) -> float | None:
+    """The whole-request deadline a target enforces itself with this environment, in
+    seconds (already scaled); None when it has none and only the LB or a worker kill ends a
+    request. Legacy never has one (the incident); refactored unless ``timeouts`` is off.
+    """
+    check_target(target)
+    if target == "legacy":
+        return None
+    from refactored.core.settings import Policy, Settings
+
+    disabled = {p.strip() for p in env.get("RESILIENCE_DISABLE", "").split(",")}
+    if Policy.TIMEOUTS.value in disabled:
+        return None
+    fields = Settings.model_fields
+    deadline = float(env.get("REQUEST_DEADLINE_S", fields["request_deadline_s"].default))
+    scale = float(env.get("TIME_SCALE", fields["time_scale"].default))
+    return deadline * scale
+
+
 def gunicorn_timeout(app_timeout_s: float) -> int:
     """Gunicorn's worker timeout takes whole seconds; round up so it never undercuts the app."""
     return max(1, math.ceil(app_timeout_s))

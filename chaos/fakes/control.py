@@ -9,7 +9,10 @@ counts the call by task and by final status.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import statistics
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +29,8 @@ CLIENT_CLOSED = 499
 # 200 with this body is the "malformed" fault: not JSON at all, so any JSON parser fails.
 MALFORMED_BODY = b'{"choices": [{"message": {"content": "this is not json'
 _HANG_POLL_S = 0.25
+# Bound on the calls remembered as "answered an error with Retry-After, not retried yet".
+_MAX_PENDING_RETRIES = 50_000
 
 _ERROR_TYPES = {
     400: ("invalid_request_error", "invalid_request"),
@@ -71,12 +76,45 @@ def fault_error_response(fault: ErrorFault) -> Response:
 
 
 @dataclass
+class RetryWaits:
+    """How long clients waited before retrying a call answered with ``Retry-After``.
+
+    A retry is the same request body sent again (the services resend the identical call);
+    its wait is measured from the error answer to the new call, as a fraction of the
+    ``Retry-After`` sent. 1.0 or more: the header was honoured; legacy's fixed 0.2 s loop
+    against ``Retry-After: 1`` gives 0.2.
+    """
+
+    pending: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (t, after)
+    ratios: list[float] = field(default_factory=list)
+
+    def on_call(self, key: str) -> None:
+        seen = self.pending.pop(key, None)
+        if seen is not None:
+            answered_at, retry_after_s = seen
+            self.ratios.append((time.monotonic() - answered_at) / retry_after_s)
+
+    def on_error(self, key: str, retry_after_s: float) -> None:
+        if retry_after_s > 0 and len(self.pending) < _MAX_PENDING_RETRIES:
+            self.pending[key] = (time.monotonic(), retry_after_s)
+
+    def as_json(self) -> dict[str, Any]:
+        ratios = self.ratios
+        return {
+            "count": len(ratios),
+            "median_wait_over_retry_after": round(statistics.median(ratios), 3) if ratios else None,
+            "min_wait_over_retry_after": round(min(ratios), 3) if ratios else None,
+        }
+
+
+@dataclass
 class Stats:
     calls_total: int = 0
     calls_by_task: Counter[str] = field(default_factory=Counter)
     responses_by_status: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
     max_in_flight: int = 0
+    retry_waits: RetryWaits = field(default_factory=RetryWaits)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -85,7 +123,13 @@ class Stats:
             "responses_by_status": dict(self.responses_by_status),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "retries_after_error": self.retry_waits.as_json(),
         }
+
+
+def call_key(task: str | None, body: bytes) -> str:
+    """Identifies a call across its retries: the task and the exact request body."""
+    return hashlib.blake2b(body, key=(task or "").encode()[:64], digest_size=16).hexdigest()
 
 
 class FakeRuntime:
@@ -116,19 +160,33 @@ class FakeRuntime:
             self.on_reset()
 
     async def serve(
-        self, request: Request, task: str | None, answer: Callable[[], Awaitable[Response]]
+        self,
+        request: Request,
+        task: str | None,
+        answer: Callable[[], Awaitable[Response]],
+        body: bytes | None = None,
     ) -> Response:
-        """Count the call, apply the active faults, else ``answer()``."""
+        """Count the call, apply the active faults, else ``answer()``.
+
+        ``body`` (the raw request) lets the stats measure how long clients wait before
+        retrying an error that carried ``Retry-After``.
+        """
         stats = self.stats
         stats.calls_total += 1
         if task is not None:
             stats.calls_by_task[task] += 1
+        key = call_key(task, body) if body is not None else None
+        if key is not None:
+            stats.retry_waits.on_call(key)
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         status = CLIENT_CLOSED  # unless an answer is produced (cancelled on disconnect)
         try:
             response = await self._answer(request, task, answer)
             status = response.status_code
+            retry_after = response.headers.get("retry-after")
+            if key is not None and retry_after is not None and status >= 400:
+                stats.retry_waits.on_error(key, float(retry_after))
             return response
         finally:
             # counted on the Stats the call started with, so a reset mid-call stays clean

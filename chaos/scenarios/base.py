@@ -185,6 +185,13 @@ class ScenarioContext:
     def app_timeout_s(self) -> float:
         return float(self.endpoints.app_timeout_s)
 
+    @property
+    def app_deadline_s(self) -> float | None:
+        """The request deadline the target itself enforces (None: it has none)."""
+        from harness.services import configured_app_deadline_s
+
+        return configured_app_deadline_s(self.target, self.endpoints.env)
+
     def now(self) -> float:
         """Seconds since the scenario started (the clock of samples and fault windows)."""
         return time.monotonic() - self.t0

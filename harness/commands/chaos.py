@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 EXIT_FAILED = 1  # a result is fail or invalid
-EXIT_USAGE = 2  # unknown scenario or target, bad time scale
+EXIT_USAGE = 2  # unknown scenario or target, bad time scale, a stack that cannot start
 
 
 def _default_time_scale() -> float:
@@ -38,8 +38,8 @@ def chaos(
 ) -> None:
     """Boot the stack, inject each scenario's faults under load, write results + report.
 
-    Exit code 1 when any result is fail or invalid (legacy's expected failures are fine),
-    2 on bad input.
+    Exit code 1 when any result is fail or invalid (legacy's expected failures are fine) or
+    nothing ran (every scenario skipped), 2 on bad input or a stack that cannot start.
     """
     from chaos.runner import ChaosOptions, ChaosUsageError, parse_targets, run_chaos
     from chaos.scenarios import UnknownScenarioError, registry, select
@@ -63,10 +63,17 @@ def chaos(
         log_dir=log_dir,
         command=f"python -m harness chaos --scenario {scenario} --target {target}",
     )
+    from harness.stack import StackError
+
     try:
         run, _run_dir = run_chaos(options, console)
     except ChaosUsageError as exc:
         console.print(f"chaos: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except StackError as exc:  # a port in use, a missing binary, a dependency not healthy
+        console.print(
+            f"chaos: the stack did not start: {exc}", style="red", markup=False, highlight=False
+        )
         raise typer.Exit(EXIT_USAGE) from exc
     if not run.passed:
         raise typer.Exit(EXIT_FAILED)

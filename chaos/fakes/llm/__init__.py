@@ -75,7 +75,7 @@ def create_app() -> FastAPI:
                 }
             )
 
-        return await runtime.serve(request, task, answer)
+        return await runtime.serve(request, task, answer, body=raw)
 
     # Plain Starlette routes, first in the table: the hot path skips FastAPI's
     # dependency solving and the scan over the control routes.

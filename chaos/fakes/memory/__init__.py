@@ -71,6 +71,6 @@ def create_app() -> FastAPI:
                 )
             return json_response({"results": results})
 
-        return await runtime.serve(request, None, answer)
+        return await runtime.serve(request, None, answer, body=raw)
 
     return app

@@ -25,6 +25,7 @@ class FakeEndpoints:
     fakes: dict[str, Any] = field(default_factory=dict)
     lb_timeout_s: float = 6.0
     app_timeout_s: float = 5.5
+    env: dict[str, str] = field(default_factory=lambda: {"TIME_SCALE": "0.1"})
 
 
 def context(target: str = "refactored", time_scale: float = 0.1) -> ScenarioContext:

@@ -67,6 +67,20 @@ def test_llm_429_storm_measures_attempts_per_failed_analysis_task() -> None:
     assert by_name(scenario.evaluate(ctx, m))["llm_calls_per_request"].observed is None
 
 
+def test_llm_429_storm_checks_that_retries_wait_for_retry_after() -> None:
+    scenario = registry()["llm_429_storm"]
+    ctx = context("legacy")
+    m = measurements(samples(20, start_s=0, end_s=12))
+    # legacy: 0.2 s fixed sleeps against Retry-After: 1
+    m.llm_stats = {"retries_after_error": {"count": 540, "median_wait_over_retry_after": 0.2}}
+    assert not by_name(scenario.evaluate(ctx, m))["retry_waits_honour_retry_after"].passed
+    m.llm_stats = {"retries_after_error": {"count": 6, "median_wait_over_retry_after": 1.04}}
+    assert by_name(scenario.evaluate(ctx, m))["retry_waits_honour_retry_after"].passed
+    m.llm_stats = {"retries_after_error": {"count": 0, "median_wait_over_retry_after": None}}
+    never_retried = by_name(scenario.evaluate(ctx, m))["retry_waits_honour_retry_after"]
+    assert never_retried.observed is None and not never_retried.passed
+
+
 METRICS_BEFORE = """
 # HELP circuit_breaker_transitions_total transitions
 # TYPE circuit_breaker_transitions_total counter
@@ -189,3 +203,24 @@ def test_llm_down_counts_undegraded_answers_after_recovery_as_recovered() -> Non
     still_degraded = samples(10, start_s=tail_start, end_s=tail_start + 2, degraded=("emotion",))
     checks = by_name(scenario.evaluate(ctx, measurements(still_degraded, window=fault)))
     assert checks["recovered_full_analysis_share"].observed == 0.0
+
+
+@pytest.mark.parametrize(
+    ("target", "env", "margin"),
+    [
+        ("refactored", {"TIME_SCALE": "0.1"}, 0.5),  # LB 6 s > deadline 5.5 s
+        ("refactored", {"TIME_SCALE": "0.1", "REQUEST_DEADLINE_S": "70"}, -1.0),
+        ("refactored", {"TIME_SCALE": "0.1", "RESILIENCE_DISABLE": "retry,timeouts"}, None),
+        ("legacy", {"TIME_SCALE": "0.1"}, None),  # no deadline of its own
+    ],
+)
+def test_timeouts_ordered_reads_the_deadline_the_target_enforces(
+    target: str, env: dict[str, str], margin: float | None
+) -> None:
+    scenario = registry()["timeout_ordering"]
+    ctx = context(target)
+    ctx.endpoints.env = env  # type: ignore[attr-defined]
+    m = measurements(samples(20, start_s=0, end_s=12))
+    check = by_name(scenario.evaluate(ctx, m))["timeouts_ordered"]
+    assert check.observed == (None if margin is None else pytest.approx(margin))
+    assert check.passed is (margin is not None and margin > 0)

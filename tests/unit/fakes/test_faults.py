@@ -227,3 +227,37 @@ async def test_in_flight_counts_concurrent_calls(llm_client: httpx.AsyncClient) 
     counted = await stats(llm_client)
     assert counted["max_in_flight"] == 5
     assert counted["in_flight"] == 0
+
+
+async def test_stats_measure_the_wait_before_retrying_a_retry_after(
+    llm_client: httpx.AsyncClient,
+) -> None:
+    """A retry (the same body again) after a 429: its wait as a fraction of Retry-After."""
+    await put_faults(llm_client, {"error": {"status": 429, "mode": "all", "retry_after_s": 0.2}})
+    await ask(llm_client, "emotion", MESSAGES)
+    await ask(llm_client, "emotion", MESSAGES)  # at once: ignores the header
+    hasty = (await stats(llm_client))["retries_after_error"]
+    assert hasty["count"] == 1
+    assert hasty["min_wait_over_retry_after"] < 0.9
+
+    await llm_client.post("/_control/reset")
+    await put_faults(llm_client, {"error": {"status": 429, "mode": "all", "retry_after_s": 0.2}})
+    await ask(llm_client, "emotion", MESSAGES)
+    await ask(llm_client, "topics", MESSAGES)  # another call: not a retry of the first
+    await asyncio.sleep(0.25)
+    await ask(llm_client, "emotion", MESSAGES)
+    patient = (await stats(llm_client))["retries_after_error"]
+    assert patient["count"] == 1
+    assert patient["min_wait_over_retry_after"] >= 1.0
+    assert patient["median_wait_over_retry_after"] >= 1.0
+
+
+async def test_no_retry_waits_without_retry_after(llm_client: httpx.AsyncClient) -> None:
+    await put_faults(llm_client, {"error": {"status": 500, "mode": "all"}})
+    await ask(llm_client, "emotion", MESSAGES)
+    await ask(llm_client, "emotion", MESSAGES)
+    assert (await stats(llm_client))["retries_after_error"] == {
+        "count": 0,
+        "median_wait_over_retry_after": None,
+        "min_wait_over_retry_after": None,
+    }
