@@ -104,7 +104,7 @@ def test_fakes_run_the_documented_entry_points(compose: dict[str, Any]) -> None:
 
 
 def test_every_long_running_container_has_a_healthcheck(compose: dict[str, Any]) -> None:
-    one_shot_or_load = {"migrate", "locust-master", "locust-worker"}
+    one_shot_or_load = {"timeouts-check", "migrate", "locust-master", "locust-worker"}
     lacking = [
         name
         for name, service in compose["services"].items()
@@ -119,3 +119,49 @@ def test_load_balancer_caddyfile_matches_the_native_one() -> None:
         assert f":{port} {{\n\treverse_proxy {target}:8000" in caddyfile
     assert caddyfile.count("response_header_timeout {$LB_TIMEOUT}") == 2
     assert "trusted_proxies static private_ranges" in caddyfile
+
+
+def _compose_default(value: str) -> str:
+    """``${NAME:-default}`` -> default (what compose uses when the variable is unset)."""
+    return value.split(":-", 1)[1].rstrip("}") if ":-" in value else value
+
+
+def test_the_default_timeouts_pass_the_check_and_every_service_waits_for_it(
+    compose: dict[str, Any],
+) -> None:
+    from harness.timeouts_check import check
+
+    checker = compose["services"]["timeouts-check"]
+    assert checker["command"] == ["python", "-m", "harness.timeouts_check"]
+    defaults = {k: _compose_default(v) for k, v in checker["environment"].items()}
+    assert "LB 6s > app deadline 5.5s" in check(defaults)
+    caddy = _compose_default(compose["services"]["caddy"]["environment"]["LB_TIMEOUT"])
+    assert caddy == defaults["LB_TIMEOUT"]
+    for target in TARGETS:
+        depends = compose["services"][target]["depends_on"]
+        assert depends["timeouts-check"] == {"condition": "service_completed_successfully"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TIME_SCALE": "1", "LB_TIMEOUT": "6s", "GUNICORN_TIMEOUT": "6"}, "LB_TIMEOUT=60s"),
+        ({"TIME_SCALE": "1", "LB_TIMEOUT": "60s", "GUNICORN_TIMEOUT": "6"}, "GUNICORN_TIMEOUT=55"),
+        ({"TIME_SCALE": "0.1", "LB_TIMEOUT": "six", "GUNICORN_TIMEOUT": "6"}, "not a duration"),
+    ],
+)
+def test_out_of_order_timeouts_are_refused_with_what_to_set(
+    env: dict[str, str], message: str
+) -> None:
+    from harness.timeouts_check import TimeoutsError, check
+
+    with pytest.raises(TimeoutsError, match=message):
+        check(env)
+
+
+def test_go_durations_parse_like_caddy_reads_them() -> None:
+    from harness.timeouts_check import parse_go_duration
+
+    assert parse_go_duration("6s") == 6.0
+    assert parse_go_duration("500ms") == 0.5
+    assert parse_go_duration("1m30s") == 90.0
