@@ -46,6 +46,7 @@ class TargetEndpoints(Protocol):
     fakes: Mapping[str, Any]
     lb_timeout_s: float
     app_timeout_s: float
+    env: Mapping[str, str]  # the service's environment (what it was configured with)
 
 
 # -- clients of the fault injectors --------------------------------------------------------
