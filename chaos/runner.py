@@ -303,6 +303,15 @@ def _stack_facts(info: Any) -> dict[str, Any]:
         facts["database"] = getattr(database, "kind", None) or (
             database.get("kind") if isinstance(database, dict) else None
         )
+    # the targets' databases share the stack's one server: its limits, for the gate's
+    # pool_budget (the embedded server is gone by the time the gate runs)
+    database_url = next(
+        (t.database_url for t in targets.values() if getattr(t, "database_url", "")), ""
+    )
+    if database_url:
+        from harness.results import database_facts
+
+        facts.update(database_facts(database_url))
     facts["load_balancer"] = "caddy"
     return facts
 

@@ -43,6 +43,7 @@ class EvidenceResult:
             "observed": self.outcome.observed,
             "details": self.outcome.details,
             "stale": self.outcome.stale,
+            "warnings": self.outcome.warnings,
         }
 
 
@@ -80,6 +81,12 @@ class GateReport:
     def failed_items(self) -> list[ItemResult]:
         return [i for i in self.items if not i.passed]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Every evidence's warnings, once each, in checklist order."""
+        seen = [w for i in self.items for e in i.evidence for w in e.outcome.warnings]
+        return list(dict.fromkeys(seen))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -89,6 +96,7 @@ class GateReport:
             "head_commit": self.head_commit,
             "checklist": self.checklist_path,
             "failed_items": [i.item.id for i in self.failed_items],
+            "warnings": self.warnings,
             "items": [
                 {
                     "id": i.item.id,
@@ -201,7 +209,10 @@ def junit_xml(report: GateReport) -> bytes:
             failure = ET.SubElement(case, "failure", message=result.item.why, type="GateFailure")
             failure.text = "\n".join(result.failure_lines())
         out = ET.SubElement(case, "system-out")
-        out.text = "\n".join(f"{e.label}: {e.outcome.observed}" for e in result.evidence)
+        out.text = "\n".join(
+            [f"{e.label}: {e.outcome.observed}" for e in result.evidence]
+            + [f"warning: {w}" for e in result.evidence for w in e.outcome.warnings]
+        )
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
 
@@ -218,6 +229,8 @@ def render(report: GateReport, console: Console) -> None:
             verdict = _verdict_cell(evidence.outcome)
             table.add_row(head, escape(evidence.label), escape(evidence.outcome.observed), verdict)
     console.print(table)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
     failed = report.failed_items
     if not failed:
         console.print(f"[bold green]GATE PASSED[/]: {len(report.items)}/{len(report.items)} "

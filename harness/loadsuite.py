@@ -84,6 +84,8 @@ def booted_stack(
         from harness.stack import StackConfig, start_stack
     except ImportError as exc:  # the stack is another component; say so instead of a traceback
         raise RuntimeError(f"harness.stack is not available ({exc}): cannot boot") from exc
+    from harness.results import database_facts
+
     with ProcessGroup(log_dir) as group:
         config_kwargs: dict[str, Any] = {
             "targets": tuple(targets),
@@ -102,6 +104,9 @@ def booted_stack(
             "lb_timeout_s": any_target.lb_timeout_s,
             "app_timeout_s": any_target.app_timeout_s,
             "load_generator": "locust (FastHttpUser)",
+            "database": info.database.get("kind"),
+            # the server's limits, for the gate's pool_budget (the embedded one is gone by then)
+            **database_facts(info.targets[targets[0]].database_url),
         }
         yield StackHandle(group, info, endpoints, facts)
 

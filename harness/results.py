@@ -243,6 +243,28 @@ def git_facts() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(status)}
 
 
+def database_facts(database_url: str) -> dict[str, Any]:
+    """The PostgreSQL server's connection limits, for the gate's ``pool_budget``: the gate
+    may run after the server is gone (the embedded one stops with the stack). Never raises:
+    a fact that cannot be read is recorded as ``max_connections_error``."""
+    try:
+        import psycopg2
+
+        url = database_url.replace("postgresql+psycopg2://", "postgresql://")
+        conn = psycopg2.connect(url, connect_timeout=5)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW max_connections")
+                max_connections = int(cursor.fetchone()[0])
+                cursor.execute("SHOW superuser_reserved_connections")
+                reserved = int(cursor.fetchone()[0])
+        finally:
+            conn.close()
+    except Exception as exc:  # ImportError, psycopg2.Error, a bad answer: the run goes on
+        return {"max_connections_error": f"{type(exc).__name__}: {exc}".strip()[:300]}
+    return {"max_connections": max_connections, "superuser_reserved_connections": reserved}
+
+
 def environment_facts(**extra: Any) -> dict[str, Any]:
     return {
         "python": platform.python_version(),

@@ -29,6 +29,7 @@ class Outcome:
     observed: str
     details: list[str] = field(default_factory=list)  # one line per finding (file:line: why)
     stale: bool = False  # dynamic evidence from an old run or another commit
+    warnings: list[str] = field(default_factory=list)  # shown even when the evidence passes
 
     @classmethod
     def ok(cls, observed: str, details: list[str] | None = None) -> Outcome:

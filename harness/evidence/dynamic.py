@@ -4,11 +4,17 @@ For each (run kind, target, scenario) the gate uses the newest ``reports/*/resul
 of that kind that measured this target and scenario (so ``make chaos SCENARIO=llm_down``
 refreshes one scenario without hiding the others). Results older than
 ``--max-age-hours`` or produced by another git commit than HEAD are stale: they
-prove something about other code, so the item fails.
+prove something about other code, so the item fails and says what to run. A run made
+from a dirty tree at HEAD counts, and says so.
+
+A ``results.json`` that cannot be read fails the evidence, naming the file, unless it
+is older than the run the evidence was judged on (then it could not have changed the
+verdict: the outcome carries a warning line instead).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,32 +31,76 @@ from harness.results import (
 )
 
 RUN_COMMAND = {"chaos": "make chaos", "load": "make load SCENARIO={scenario}"}
+# reports/<run-id>/: ``20261122-210501-chaos`` (``-2`` when two runs start in the same second)
+RUN_ID = re.compile(r"^(?P<time>\d{8}-\d{6})-(?P<kind>[a-z0-9_-]+?)(?:-\d+)?$")
+
+
+@dataclass
+class Unreadable:
+    """A ``results.json`` that could not be read; kind and start come from its run id."""
+
+    path: Path
+    error: str
+    kind: str | None  # None: the directory is not named like a run id
+    started: datetime | None  # the run id's time (UTC), else the file's mtime
+
+    def concerns(self, kind: str) -> bool:
+        return self.kind is None or self.kind == kind
 
 
 @dataclass
 class Runs:
-    """Every readable run of one kind, newest first, and the files that could not be read."""
+    """Every readable run (of one kind, or all), newest first, and the unreadable files."""
 
     runs: list[RunResults]
-    unreadable: list[str]
+    unreadable: list[Unreadable]
+
+    def of_kind(self, kind: str) -> Runs:
+        return Runs(
+            [r for r in self.runs if r.kind == kind],
+            [u for u in self.unreadable if u.concerns(kind)],
+        )
 
 
-def scan_runs(reports_dir: Path, kind: str) -> Runs:
+def scan_reports(reports_dir: Path) -> Runs:
+    """Every ``reports/*/results.json`` (``reports/latest`` is a link to one of them)."""
     runs: list[RunResults] = []
-    unreadable: list[str] = []
+    unreadable: list[Unreadable] = []
     if reports_dir.is_dir():
         for file in sorted(reports_dir.glob(f"*/{RESULTS_FILE}")):
             if file.parent.is_symlink():  # reports/latest points at a run we also scan
                 continue
             try:
-                run = load_results(file)
+                runs.append(load_results(file))
             except ResultsError as exc:
-                unreadable.append(str(exc))
-                continue
-            if run.kind == kind:
-                runs.append(run)
+                unreadable.append(_unreadable(file, str(exc)))
     runs.sort(key=lambda r: _parse_time(r.created_at), reverse=True)
     return Runs(runs, unreadable)
+
+
+def scan_runs(reports_dir: Path, kind: str) -> Runs:
+    return scan_reports(reports_dir).of_kind(kind)
+
+
+def gate_runs(context: GateContext, kind: str | None = None) -> Runs:
+    """The scanned reports, once per gate run (shared by the dynamic and config checks)."""
+    if "runs" not in context.cache:
+        context.cache["runs"] = scan_reports(context.reports_dir)
+    scanned: Runs = context.cache["runs"]
+    return scanned if kind is None else scanned.of_kind(kind)
+
+
+def _unreadable(file: Path, error: str) -> Unreadable:
+    match = RUN_ID.match(file.parent.name)
+    started: datetime | None = None
+    if match:
+        started = datetime.strptime(match["time"], "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+    else:
+        try:
+            started = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+        except OSError:
+            started = None
+    return Unreadable(file, error, match["kind"] if match else None, started)
 
 
 def _parse_time(value: str | None) -> datetime:
@@ -81,18 +131,19 @@ def dynamic_check(evidence: DynamicEvidence, context: GateContext) -> Outcome:
             f"checklist error: unknown {evidence.run} scenario {evidence.scenario!r}",
             [f"unknown {evidence.run} scenario {evidence.scenario!r}; known: {', '.join(known)}"],
         )
-    key = f"runs:{evidence.run}"
-    if key not in context.cache:
-        context.cache[key] = scan_runs(context.reports_dir, evidence.run)
-    found: Runs = context.cache[key]
+    found = gate_runs(context, evidence.run)
     hint = RUN_COMMAND[evidence.run].format(scenario=evidence.scenario)
+    pair = _newest_result(found.runs, context.target, evidence.scenario)
+    used = pair[0] if pair else None
+    blocking, older = _split_unreadable(found.unreadable, used)
+    if blocking:
+        return _unreadable_outcome(blocking, used, evidence, context, hint)
     if not found.runs:
         where = f" in {context.reports_dir}"
         return Outcome.fail(
             f"no {evidence.run} results: run {hint} first",
-            [f"no readable {evidence.run} results.json{where}", *found.unreadable],
+            [f"no readable {evidence.run} results.json{where}"],
         )
-    pair = _newest_result(found.runs, context.target, evidence.scenario)
     if pair is None:
         return Outcome.fail(
             f"no {evidence.scenario!r} result for {context.target}: run {hint} first",
@@ -100,13 +151,64 @@ def dynamic_check(evidence: DynamicEvidence, context: GateContext) -> Outcome:
              f"{context.target}/{evidence.scenario}"],
         )  # fmt: skip
     run, result = pair
-    stale = _staleness(run, context)
+    stale = _staleness(run, context, hint)
     outcome = _judge(evidence, result, run)
     if stale:
         # still say what the old run measured: useful, but not evidence about HEAD
         details = [*stale[1:], f"measured then: {outcome.observed}", *outcome.details]
         outcome = Outcome(False, f"stale: {stale[0]}", details, stale=True)
+    elif run.environment.get("git_dirty"):
+        commit = str(run.environment.get("git_commit") or "")[:10]
+        outcome.observed += f" [dirty tree at {commit}]"
+        outcome.details.append(
+            f"run {run.run_id} was made from a tree with uncommitted changes at {commit}: "
+            "it counts, but the code it tested may differ from the commit"
+        )
+    outcome.warnings += [
+        f"skipped unreadable {_show(u.path, context)} (older than run {run.run_id}): {u.error}"
+        for u in older
+    ]
     return outcome
+
+
+def _split_unreadable(
+    unreadable: list[Unreadable], used: RunResults | None
+) -> tuple[list[Unreadable], list[Unreadable]]:
+    """(files that may hold newer results than ``used``, files older than it)."""
+    used_at = _parse_time(used.created_at) if used is not None else None
+    if used_at is None or used_at.tzinfo is None:
+        return unreadable, []
+    blocking = [u for u in unreadable if u.started is None or u.started >= used_at]
+    return blocking, [u for u in unreadable if u not in blocking]
+
+
+def _unreadable_outcome(
+    blocking: list[Unreadable],
+    used: RunResults | None,
+    evidence: DynamicEvidence,
+    context: GateContext,
+    hint: str,
+) -> Outcome:
+    first = _show(blocking[0].path, context)
+    more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+    why = (
+        f"it may hold newer {context.target}/{evidence.scenario} results than run {used.run_id}"
+        if used is not None
+        else f"no readable {evidence.run} run measured {context.target}/{evidence.scenario}"
+    )
+    return Outcome.fail(
+        f"error: unreadable results {first}{more}: fix or delete it, or run {hint} again",
+        [*(f"{_show(u.path, context)}: {u.error}" for u in blocking), why],
+    )
+
+
+def _show(path: Path, context: GateContext) -> str:
+    for base in (context.repo_root, Path.cwd()):
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def _newest_result(
@@ -119,7 +221,7 @@ def _newest_result(
     return None
 
 
-def _staleness(run: RunResults, context: GateContext) -> list[str]:
+def _staleness(run: RunResults, context: GateContext, hint: str) -> list[str]:
     reasons = []
     created = _parse_time(run.finished_at or run.created_at)
     if created.tzinfo is not None:
@@ -127,13 +229,13 @@ def _staleness(run: RunResults, context: GateContext) -> list[str]:
         if age_h > context.max_age_hours:
             reasons.append(
                 f"run {run.run_id} is {age_h:.1f} h old "
-                f"(> --max-age-hours {context.max_age_hours:g}); run it again"
+                f"(> --max-age-hours {context.max_age_hours:g}); run {hint} first"
             )
     commit = run.environment.get("git_commit")
     if commit and context.head_commit and commit != context.head_commit:
         reasons.append(
             f"run {run.run_id} tested commit {commit[:10]}, HEAD is {context.head_commit[:10]}; "
-            "run it again"
+            f"run {hint} first"
         )
     started = _parse_time(run.created_at)
     committed = context.head_commit_time
@@ -142,7 +244,7 @@ def _staleness(run: RunResults, context: GateContext) -> list[str]:
         # older code (or a dirty tree), so it proves nothing about HEAD
         reasons.append(
             f"run {run.run_id} started {started:%Y-%m-%d %H:%M:%S} UTC, before HEAD was "
-            f"committed ({committed.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC); run it again"
+            f"committed ({committed.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC); run {hint} first"
         )
     return reasons
 

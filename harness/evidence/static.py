@@ -126,17 +126,22 @@ def _is_limit(decorator: ast.expr) -> bool:
 
 
 def routes_rate_limited(evidence: Any, context: GateContext) -> Outcome:
-    """Every FastAPI route (decorator or ``add_api_route``) carries ``@<limiter>.limit(...)``."""
+    """Every FastAPI route (decorator or ``add_api_route``) carries ``@<limiter>.limit(...)``.
+
+    Functions are judged one node at a time, never by name: a module may define two
+    handlers with the same name (each decorator registers its route when it runs), and
+    a limited one must not hide an unlimited one.
+    """
     exempt = set(evidence.params.get("exempt", []))
     findings: list[str] = []
     checked = 0
     for module in _tree(context).modules:
-        functions = {
-            n.name: n
+        functions = [
+            n
             for n in ast.walk(module.tree)
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-        }
-        for node in functions.values():
+        ]
+        for node in functions:
             routes = [r for r in map(_route_path, node.decorator_list) if r]
             for route in routes:
                 if route in exempt:
@@ -156,10 +161,34 @@ def routes_rate_limited(evidence: Any, context: GateContext) -> Outcome:
                 continue
             checked += 1
             endpoint = call.args[1]
-            target = functions.get(endpoint.id) if isinstance(endpoint, ast.Name) else None
-            if target is None or not any(_is_limit(d) for d in target.decorator_list):
+            targets = (
+                _bound_functions(module, functions, endpoint.id, call)
+                if isinstance(endpoint, ast.Name)
+                else []
+            )
+            if not targets or not all(any(_is_limit(d) for d in t.decorator_list) for t in targets):
                 findings.append(f"{module.where(call)}: {route} (add_api_route) has no rate limit")
     return _result(findings, checked, "routes", "rate-limited")
+
+
+def _scope(module: Module, node: ast.AST) -> ast.AST:
+    enclosing = module.enclosing(node)
+    return enclosing[0] if enclosing else module.tree
+
+
+def _bound_functions(
+    module: Module,
+    functions: list[ast.FunctionDef | ast.AsyncFunctionDef],
+    name: str,
+    call: ast.Call,
+) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The definition(s) ``name`` may refer to at ``call``: the last one defined before it
+    in the same scope; otherwise every function of that name in the module (any of them
+    unlimited fails the route: when in doubt the gate does not pass)."""
+    same_name = [f for f in functions if f.name == name]
+    scope = _scope(module, call)
+    before = [f for f in same_name if _scope(module, f) is scope and f.lineno < call.lineno]
+    return [max(before, key=lambda f: f.lineno)] if before else same_name
 
 
 # ---- http_timeouts and tls_verified ------------------------------------------------------

@@ -158,3 +158,17 @@ def test_the_shipped_checklist_names_expectations_the_scenarios_evaluate() -> No
                 names = {t.name for t in SCENARIOS[evidence.scenario].thresholds}
             missing = [n for n in evidence.expectations if n not in names]
             assert not missing, f"{item.id}: {evidence.scenario} has no expectation {missing}"
+
+
+def test_h3_needs_the_waits_to_honour_retry_after() -> None:
+    """Few calls and 2xx answers are also what code that ignores Retry-After can show:
+    H3 must cite the expectation that measures the wait against the Retry-After sent."""
+    checklist = load_checklist(REPO / "resilience-checklist.toml")
+    h3 = next(item for item in checklist.items if item.id == "H3")
+    cited = {
+        name
+        for evidence in h3.evidence
+        if isinstance(evidence, DynamicEvidence) and evidence.scenario == "llm_429_storm"
+        for name in evidence.expectations
+    }
+    assert "retry_waits_honour_retry_after" in cited

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from harness.checklist import Checklist, ConfigEvidence
-from harness.evidence.base import GateContext, Outcome
+from harness.evidence.base import EvidenceError, GateContext, Outcome
 from harness.evidence.config import CONFIG_CHECKS
+from tests.unit.report.synthetic import both, run, write
 
 pytestmark = pytest.mark.unit
 
@@ -26,8 +27,9 @@ def run_check(
     values: dict[str, float],
     *,
     env: dict[str, str] | None = None,
-    max_connections: int = 97,
+    max_connections: int | None = 97,
     workers: int = 2,
+    reports: Path | None = None,
     **params: Any,
 ) -> Outcome:
     checklist = Checklist.model_validate(
@@ -41,11 +43,12 @@ def run_check(
     )  # fmt: skip
     context = GateContext(
         repo_root=Path("."), target="svc", spec=checklist.targets["svc"], checklist=checklist,
-        reports_dir=Path("reports"), max_age_hours=24, now=datetime.now(UTC), head_commit=None,
-        head_commit_time=None, time_scale=1.0, env=env or {},
+        reports_dir=reports or Path("/nonexistent/reports"), max_age_hours=24,
+        now=datetime.now(UTC), head_commit=None, head_commit_time=None, time_scale=1.0,
+        env=env or {},
     )  # fmt: skip
-    # the live database's answer, as pool_budget would read it
-    context.cache["max_connections"] = (max_connections, "max_connections 100 - 3 reserved")
+    if max_connections is not None:  # the database's answer, as pool_budget would read it
+        context.cache["max_connections"] = (max_connections, "max_connections 100 - 3 reserved")
     return CONFIG_CHECKS[check](ConfigEvidence(kind="config", check=check, params=params), context)
 
 
@@ -93,6 +96,75 @@ def test_pool_budget_over_max_connections_fails() -> None:
     assert outcome.observed.startswith("(10+5)x8 workers + job 2 = 122 > 97 usable")
 
 
+def _recorded(reports: Path, name: str, **environment: Any) -> None:
+    """A chaos run whose stack recorded ``environment`` (max_connections, workers, ...)."""
+    created = datetime.strptime(name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+    chaos = run("chaos", both("llm_down"), run_id=name, created=created)
+    chaos.environment.update(environment)
+    write(reports, chaos)
+
+
+def test_without_database_url_pool_budget_uses_the_newest_run_s_record(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    _recorded(reports, "20261122-200000-chaos", max_connections=20, workers=2)
+    _recorded(reports, "20261122-210000-chaos", max_connections=300,
+              superuser_reserved_connections=3, database="embedded")  # fmt: skip
+    outcome = run_check("pool_budget", REFACTORED_LIKE, max_connections=None, reports=reports)
+    assert outcome.passed, outcome
+    assert outcome.observed == (
+        "(10+5)x2 workers + job 2 = 32 <= 297 usable (max_connections 300 - 3 reserved, as run "
+        "20261122-210000-chaos recorded its embedded database; no DATABASE_URL; "
+        "workers of run 20261122-210000-chaos)"
+    )
+
+
+def test_a_recorded_max_connections_too_small_fails(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    _recorded(reports, "20261122-210000-chaos", max_connections=30)  # reserve not recorded
+    outcome = run_check("pool_budget", REFACTORED_LIKE, max_connections=None, reports=reports)
+    assert not outcome.passed
+    assert outcome.observed.startswith(
+        "(10+5)x2 workers + job 2 = 32 > 27 usable (max_connections 30 - 3 reserved "
+        "(PostgreSQL's default), as run 20261122-210000-chaos"
+    )
+
+
+def test_the_run_s_worker_count_beats_the_checklist_s(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    _recorded(reports, "20261122-210000-chaos", workers=4)
+    outcome = run_check("pool_budget", REFACTORED_LIKE, reports=reports, workers=2)
+    assert outcome.observed.startswith("(10+5)x4 workers + job 2 = 62 <= 97 usable")
+    assert outcome.observed.endswith("; workers of run 20261122-210000-chaos)")
+    without_runs = run_check("pool_budget", REFACTORED_LIKE, workers=3)
+    assert without_runs.observed.startswith("(10+5)x3 workers + job 2 = 47 <= 97 usable")
+    assert without_runs.observed.endswith("; workers from the checklist's [deployment])")
+
+
+def test_a_run_that_measured_nothing_is_no_record(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    _recorded(reports, "20261122-200000-chaos", max_connections=300, workers=2)
+    later = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
+    empty = run("chaos", [], run_id="20261122-210000-chaos", created=later)  # never booted
+    empty.environment.update({"workers": 6, "max_connections": 10})
+    write(reports, empty)
+    outcome = run_check("pool_budget", REFACTORED_LIKE, max_connections=None, reports=reports)
+    assert outcome.passed, outcome
+    assert "x2 workers" in outcome.observed and "run 20261122-200000-chaos" in outcome.observed
+
+
+def test_without_database_url_or_a_record_pool_budget_says_what_to_do(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    _recorded(reports, "20261122-210000-chaos",
+              max_connections_error="OperationalError: connection refused")  # fmt: skip
+    with pytest.raises(EvidenceError) as error:
+        run_check("pool_budget", REFACTORED_LIKE, max_connections=None, reports=reports)
+    message = str(error.value)
+    assert message.startswith(
+        "pool_budget needs max_connections: set DATABASE_URL to the database, or run make chaos"
+    )
+    assert "20261122-210000-chaos: OperationalError: connection refused" in message
+
+
 def test_an_unbounded_job_pool_fails() -> None:
     outcome = run_check("pool_budget", {"db_pool_size": 5, "db_max_overflow": 10})
     assert not outcome.passed
@@ -113,3 +185,20 @@ def test_secret_strength(env: dict[str, str], passed: bool, observed: str) -> No
     outcome = run_check("secret_strength", {}, env=env)
     assert outcome.passed is passed
     assert observed in outcome.observed
+
+
+def test_unbounded_pools_fail_as_such_even_without_a_database_limit(tmp_path: Path) -> None:
+    legacy_like = {"db_pool_size": 5, "db_max_overflow": 10}
+    outcome = run_check("pool_budget", legacy_like, max_connections=None, reports=tmp_path)
+    assert not outcome.passed
+    assert outcome.observed == "unbounded; database limit unknown"
+    assert outcome.details[0] == "no setting bounds the nightly job's connections (one per user)"
+    assert outcome.details[1].startswith("pool_budget needs max_connections: set DATABASE_URL")
+
+
+def test_database_facts_never_fail_a_run() -> None:
+    from harness.results import database_facts
+
+    facts = database_facts("postgresql://probe@127.0.0.1:9/probe")
+    assert set(facts) == {"max_connections_error"}
+    assert facts["max_connections_error"].startswith("OperationalError: ")

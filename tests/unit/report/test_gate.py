@@ -148,15 +148,105 @@ def test_an_unknown_expectation_name_lists_the_known_ones(
     ]
 
 
+def _broken(reports: Path, name: str) -> Path:
+    (reports / name).mkdir(parents=True)
+    file = reports / name / "results.json"
+    file.write_text("{not json")
+    return file
+
+
 def test_unreadable_results_are_reported_when_nothing_else_is_there(
     tmp_path: Path, checklist_path: Path
 ) -> None:
     reports = tmp_path / "reports"
-    (reports / "broken").mkdir(parents=True)
-    (reports / "broken" / "results.json").write_text("{not json")
+    _broken(reports, "broken")
     outcome = gate(checklist_path, reports, "refactored").items[0].evidence[0].outcome
-    assert outcome.observed == "no chaos results: run make chaos first"
+    assert not outcome.passed
+    assert outcome.observed == (
+        "error: unreadable results reports/broken/results.json: fix or delete it, "
+        "or run make chaos again"
+    )
     assert any("cannot read" in d and "broken" in d for d in outcome.details)
+
+
+def test_an_unreadable_run_newer_than_the_one_used_fails_and_names_the_file(
+    tmp_path: Path, checklist_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A readable older run must not hide a newer run the gate cannot read."""
+    reports = tmp_path / "reports"
+    good_runs(reports)  # chaos run 20261122-210000-chaos passes
+    _broken(reports, "20261122-213000-chaos")
+    report = gate(checklist_path, reports, "refactored")
+    outcome = report.items[0].evidence[0].outcome
+    assert not outcome.passed
+    assert outcome.observed.startswith(
+        "error: unreadable results reports/20261122-213000-chaos/results.json"
+    )
+    assert outcome.details[-1] == (
+        "it may hold newer refactored/llm_down results than run 20261122-210000-chaos"
+    )
+    assert report.items[1].passed  # a broken chaos run says nothing about load runs
+    monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
+    code, output = _cli([*args, "--target", "refactored"], reports, monkeypatch)
+    assert code == 1, output
+    assert "20261122-213000-chaos/results.json" in output
+
+
+def test_an_unreadable_run_older_than_the_one_used_is_a_warning(
+    tmp_path: Path, checklist_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    good_runs(reports)
+    _broken(reports, "20261122-200000-chaos")
+    _broken(reports, "20261122-230000-bench")  # another kind: not chaos evidence at all
+    report = gate(checklist_path, reports, "refactored")
+    assert report.passed, [i.failure_lines() for i in report.items]
+    assert len(report.warnings) == 1
+    assert report.warnings[0].startswith(
+        "skipped unreadable reports/20261122-200000-chaos/results.json "
+        "(older than run 20261122-210000-chaos): cannot read"
+    )
+    monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
+    code, output = _cli([*args, "--target", "refactored"], reports, monkeypatch)
+    assert code == 0, output
+    assert "warning: skipped unreadable " in output
+    assert "/reports/20261122-200000-chaos/results.json (older than run" in output
+    data = json.loads((reports / "gate" / "refactored-verdict.json").read_text())
+    assert len(data["warnings"]) == 1 and "20261122-200000-chaos" in data["warnings"][0]
+
+
+def test_stale_results_say_what_to_run(tmp_path: Path, checklist_path: Path) -> None:
+    reports = tmp_path / "reports"
+    write(reports, run("chaos", both("llm_down"), commit="def456"))
+    write(reports, run("load", both("three_am", kind="load"), commit="def456"))
+    report = gate(checklist_path, reports, "refactored")
+    chaos, load = (i.evidence[0].outcome for i in report.items)
+    assert chaos.stale and chaos.observed.endswith("; run make chaos first")
+    assert load.stale and load.observed.endswith("; run make load SCENARIO=three_am first")
+    old = gate(checklist_path, reports, "refactored", max_age_hours=0.5)
+    assert (
+        old.items[0]
+        .evidence[0]
+        .outcome.observed.endswith("(> --max-age-hours 0.5); run make chaos first")
+    )
+
+
+def test_a_run_from_a_dirty_tree_at_head_counts_and_says_so(
+    tmp_path: Path, checklist_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    dirty = run("chaos", both("llm_down"))
+    dirty.environment["git_dirty"] = True
+    write(reports, dirty)
+    write(reports, run("load", both("three_am", kind="load")))
+    report = gate(checklist_path, reports, "refactored")
+    assert report.passed
+    outcome = report.items[0].evidence[0].outcome
+    assert outcome.observed.endswith("[dirty tree at abc123]")
+    assert "uncommitted changes" in outcome.details[-1]
+    assert "dirty" not in report.items[1].evidence[0].outcome.observed
 
 
 def test_junit_and_verdict_files(tmp_path: Path, checklist_path: Path) -> None:

@@ -97,6 +97,62 @@ router.add_api_route("/metrics", metrics)
     assert exempted.passed
 
 
+SAME_NAME_UNLIMITED_FIRST = """
+from fastapi import APIRouter, Request
+from slowapi import Limiter
+router = APIRouter()
+limiter = Limiter(key_func=lambda r: "k")
+
+@router.post("/v1/admin/nightly")
+async def handler(request: Request) -> dict:
+    return {}
+
+@router.get("/health")
+@limiter.limit("300/minute")
+async def handler(request: Request) -> dict:
+    return {}
+"""
+
+
+@pytest.mark.parametrize("limited_last", [True, False])
+def test_a_same_named_limited_handler_does_not_hide_an_unlimited_one(
+    tmp_path: Path, limited_last: bool
+) -> None:
+    source = SAME_NAME_UNLIMITED_FIRST
+    if not limited_last:  # the unlimited handler second: the order must not matter
+        head, first, second = source.split("\n\n@")
+        source = "\n\n@".join([head, second.rstrip("\n") + "\n", first])
+    outcome = run_check(tmp_path, "routes_rate_limited", {"api.py": source})
+    assert not outcome.passed
+    assert outcome.observed == "1/2 routes rate-limited"
+    assert len(outcome.details) == 1
+    assert "POST /v1/admin/nightly (handler) has no rate limit" in outcome.details[0]
+
+
+UNLIMITED_METRICS = """
+async def metrics() -> str:
+    return ""
+"""
+LIMITED_METRICS = """
+@limiter.limit("10/minute")
+async def metrics() -> str:
+    return ""
+"""
+REGISTER_METRICS = """
+router.add_api_route("/metrics", metrics)
+"""
+
+
+def test_add_api_route_uses_the_definition_bound_at_the_call(tmp_path: Path) -> None:
+    # the unlimited metrics is the one registered; a limited redefinition later hides nothing
+    registered_unlimited = ROUTES_OK + UNLIMITED_METRICS + REGISTER_METRICS + LIMITED_METRICS
+    outcome = run_check(tmp_path, "routes_rate_limited", {"api.py": registered_unlimited})
+    assert not outcome.passed
+    assert outcome.details == ["svc/api.py:20: ROUTE /metrics (add_api_route) has no rate limit"]
+    registered_limited = ROUTES_OK + LIMITED_METRICS + REGISTER_METRICS + UNLIMITED_METRICS
+    assert run_check(tmp_path, "routes_rate_limited", {"api.py": registered_limited}).passed
+
+
 def test_no_routes_is_a_failure_not_a_pass(tmp_path: Path) -> None:
     outcome = run_check(tmp_path, "routes_rate_limited", {"x.py": "def f():\n    return 1\n"})
     assert not outcome.passed
