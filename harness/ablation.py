@@ -1,11 +1,14 @@
-"""``ablation``: the key load scenarios on refactored with each resilience policy disabled.
+"""``ablation``: the key scenarios on refactored with each resilience policy disabled.
 
 For every policy of ``RESILIENCE_DISABLE`` (and the all-enabled baseline) the
-refactored service is restarted with that policy off and the scenarios run
-again (shortened by a duration factor so the matrix stays under ~10 minutes at
-TIME_SCALE=0.1). The fix x failure-mode table says which failure returns
-without which fix; a policy whose removal changes nothing is reported as a
-finding (its variant's verdict is ``unexpected_pass``), never hidden.
+refactored service is restarted with that policy off, on a fresh database, and
+the scenarios run again: Locust load scenarios (shortened by a duration factor
+so the matrix stays around 10-15 minutes at TIME_SCALE=0.1) and chaos scenarios
+(``chaos:<name>``) for the failure modes a load shape cannot show: a broker
+outage (outbox) and a nightly job over seeded friendships on a slow database
+(job bulkhead). The fix x failure-mode table says which failure returns without
+which fix; a policy whose removal changes nothing is reported as a finding (its
+variant's verdict is ``unexpected_pass``), never hidden.
 """
 
 from __future__ import annotations
@@ -37,9 +40,19 @@ POLICIES = (
     "job_bulkhead",
     "outbox",
 )
-# three_am covers the slow LLM beyond the LB timeout and the nightly job; llm_slow (LLM slower
-# than its own timeout only) can be added with --scenario.
-DEFAULT_SCENARIOS = ("three_am", "llm_429_storm", "db_pool_exhaustion", "rate_limit_burst")
+# three_am covers the slow LLM beyond the LB timeout and the nightly job; llm_flaky transient
+# errors (retry); the chaos scenarios a broker outage (outbox) and a nightly job over 80
+# seeded friendships on a slow database (job bulkhead). llm_slow, the load
+# db_pool_exhaustion and any other chaos:<name> can be added with --scenario.
+CHAOS_PREFIX = "chaos:"
+DEFAULT_SCENARIOS = (  # run in this order: llm_flaky first, before anything opens a breaker
+    "llm_flaky",
+    "three_am",
+    "llm_429_storm",
+    "rate_limit_burst",
+    "chaos:db_pool_exhaustion",
+    "chaos:broker_down",
+)
 BASELINE = ""  # the variant with every policy enabled
 DEFAULT_DURATION_FACTOR = 0.2
 
@@ -70,6 +83,8 @@ def regressions(baseline: ScenarioResult | None, variant: ScenarioResult) -> lis
 
 def _key_figures(result: ScenarioResult) -> str:
     m = result.extra.get("metrics", {})
+    if result.scenario.startswith(CHAOS_PREFIX):
+        m = {"lb_504_count": result.status_counts.get("504", 0)}
     parts = [f"504={m.get('lb_504_count', '-')}"]
     if result.latency_ms.get("p99") is not None:
         parts.append(f"p99={result.latency_ms['p99']:.0f}ms")
@@ -77,6 +92,14 @@ def _key_figures(result: ScenarioResult) -> str:
         parts.append(f"llm/conv={m['llm_calls_per_conversation']:.1f}")
     if m.get("burst_429_fraction") is not None:
         parts.append(f"burst429={m['burst_429_fraction']:.0%}")
+    if m.get("conversation_end_degraded_rate") is not None:
+        parts.append(f"degraded={m['conversation_end_degraded_rate']:.0%}")
+    broken_integrity = {
+        e.name: e.observed
+        for e in result.expectations
+        if e.name in ("no_lost_events", "no_lost_updates") and not e.passed
+    }
+    parts += [f"{name}={value}" for name, value in broken_integrity.items()]
     return ", ".join(parts)
 
 
@@ -122,8 +145,30 @@ def ablation_table(run: RunResults) -> tuple[list[str], list[list[str]], list[st
 
 
 def _scenario_order(name: str) -> int:
-    order = (*DEFAULT_SCENARIOS, "llm_slow")
+    order = (*DEFAULT_SCENARIOS, "llm_slow", "db_pool_exhaustion")
     return order.index(name) if name in order else len(order)
+
+
+def split_scenarios(names: Sequence[str]) -> tuple[list[Scenario], list[Any]]:
+    """(load scenarios, chaos scenarios) from names; ``chaos:<name>`` is a chaos scenario.
+    Unknown names raise ValueError listing the valid ones."""
+    from chaos.scenarios import registry
+
+    load: list[Scenario] = []
+    chaos: list[Any] = []
+    for name in names:
+        if name.startswith(CHAOS_PREFIX):
+            known = registry()
+            chaos_name = name.removeprefix(CHAOS_PREFIX)
+            if chaos_name not in known:
+                raise ValueError(
+                    f"unknown chaos scenario {chaos_name!r}; valid: "
+                    + ", ".join(CHAOS_PREFIX + n for n in known)
+                )
+            chaos.append(known[chaos_name])
+        else:
+            load.append(get_scenario(name))
+    return load, chaos
 
 
 def ablation_markdown(run: RunResults) -> str:
@@ -161,29 +206,18 @@ def run_ablation(
     workers: int = 2,
     duration_factor: float = DEFAULT_DURATION_FACTOR,
 ) -> tuple[RunResults, Path]:
-    from harness.stack import restart_service
-
-    scenarios: list[Scenario] = [get_scenario(n) for n in scenario_names]
+    scenarios, chaos_scenarios = split_scenarios(scenario_names)
     run_dir = new_run_dir("ablation")
     console.print(
         f"[bold]ablation[/] in {run_dir}: {len(policies)} policies x "
-        f"{len(scenarios)} scenarios (duration factor {duration_factor})"
+        f"{len(scenarios) + len(chaos_scenarios)} scenarios (duration factor {duration_factor})"
     )
     with booted_stack(("refactored",), time_scale, workers, run_dir / "logs") as handle:
         run = new_run("ablation", time_scale, {**handle.facts, "duration_factor": duration_factor})
         run.run_id = run_dir.name
-        for variant in (BASELINE, *policies):
-            if variant != BASELINE:  # the stack just booted with every policy enabled
-                restarted: Any = restart_service(
-                    handle.group,
-                    handle.info,
-                    "refactored",
-                    env_overrides={"RESILIENCE_DISABLE": variant},
-                )
-                info = restarted if hasattr(restarted, "targets") else handle.info
-                handle.endpoints["refactored"] = endpoints_from_stack(
-                    info.targets["refactored"], "refactored", run_dir / "logs"
-                )
+        for index, variant in enumerate((BASELINE, *policies)):
+            if variant != BASELINE:  # the stack just booted, all enabled, on a fresh database
+                _restart_variant(handle, variant, run_dir)
             label = variant or "baseline"
             options = RunOptions(
                 time_scale=time_scale,
@@ -209,8 +243,49 @@ def run_ablation(
                         expected_to_fail=variant != BASELINE,
                     )
                 )
+            for chaos_scenario in chaos_scenarios:
+                name = CHAOS_PREFIX + chaos_scenario.name
+                console.print(f"  RESILIENCE_DISABLE={variant or '(none)'}: {name}")
+                result = _run_chaos_variant(handle, chaos_scenario, f"v{index}", time_scale)
+                if result is None:
+                    console.print(f"    [yellow]skipped[/] {name}: AMQP_URL is unset")
+                    continue
+                result.scenario, result.kind, result.variant = name, "ablation", variant
+                result.expected_to_fail = variant != BASELINE
+                run.results.append(result)
     write_run(run, run_dir)
     (run_dir / "ablation.md").write_text(ablation_markdown(run))
     print_summary(run)
     console.print(f"ablation table: {run_dir / 'ablation.md'}")
     return run, run_dir
+
+
+def _restart_variant(handle: Any, variant: str, run_dir: Path) -> None:
+    """Refactored with ``variant`` disabled, on a database of its own (equal terms)."""
+    from harness.stack import fresh_target_database, restart_service
+
+    fresh_target_database(handle.group, handle.info, "refactored")
+    restarted: Any = restart_service(
+        handle.group, handle.info, "refactored", env_overrides={"RESILIENCE_DISABLE": variant}
+    )
+    info = restarted if hasattr(restarted, "targets") else handle.info
+    handle.endpoints["refactored"] = endpoints_from_stack(
+        info.targets["refactored"], "refactored", run_dir / "logs"
+    )
+
+
+def _run_chaos_variant(
+    handle: Any, scenario: Any, tag: str, time_scale: float
+) -> ScenarioResult | None:
+    """One chaos scenario on the running refactored service; None when it needs a broker
+    and the stack has none."""
+    import asyncio
+
+    from chaos.runner import amqp_url_of, run_scenario
+
+    if scenario.needs_amqp and not amqp_url_of(handle.info):
+        return None
+    endpoints = handle.info.targets["refactored"]
+    return asyncio.run(
+        run_scenario(scenario, "refactored", endpoints, handle.info, tag, time_scale)
+    )

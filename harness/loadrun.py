@@ -201,6 +201,9 @@ class FaultDriver:
         self.windows: list[dict[str, Any]] = []
         self.applied = 0
         self.rejected = 0  # faults the target refused (e.g. the nightly call answered 4xx)
+        # nightly jobs fired / answered 2xx (the job itself must survive the incident)
+        self.nightly_started = 0
+        self.nightly_completed = 0
         self.notes: list[str] = []
         self._active: list[tuple[Fault, dict[str, Any]]] = []
         self._threads: list[threading.Thread] = []
@@ -287,11 +290,14 @@ class FaultDriver:
                 outcome = f"{response.status_code} {response.text[:200]}"
                 if 400 <= response.status_code < 500:  # wrong token, endpoint disabled: no job
                     self.rejected += 1
+                elif response.is_success:
+                    self.nightly_completed += 1
             except httpx.HTTPError as exc:
                 outcome = f"no answer ({type(exc).__name__})"
             window["end_s"] = self._since_start()
             self.notes.append(f"nightly job: {outcome} after {time.monotonic() - begin:.1f}s")
 
+        self.nightly_started += 1
         thread = threading.Thread(target=call, daemon=True, name="nightly")
         thread.start()
         self._threads.append(thread)
@@ -461,7 +467,9 @@ def run_locust_on_target(
     if cpu is not None:
         with contextlib.suppress(psutil.Error):
             cpu_percent = cpu.cpu_percent(None)
-    driver.wait_background(timeout=5.0)
+    # a nightly job still running after the load gets a bounded moment to answer (it started
+    # a whole stage earlier; past this it counts as not completed)
+    driver.wait_background(timeout=10.0)
     return _collect(
         target,
         scenario,
@@ -537,11 +545,19 @@ def _collect(
     by_task = llm_stats.get("calls_by_task", {}) or {}
     extras: dict[str, float | None] = {
         "faults_applied": driver.applied - driver.rejected,
+        # a job that did not answer 2xx (503 on an exhausted pool, killed worker, still
+        # running after the load) did not survive; None: no nightly job in this scenario
+        "nightly_jobs_failed": driver.nightly_started - driver.nightly_completed - driver.rejected
+        if driver.nightly_started
+        else None,
         "worker_timeouts": count_worker_timeouts(target.log_dir, target.name) - timeouts_before,
         "event_loop_lag_max_s": watcher.lag_max,
         "llm_calls_total": llm_stats.get("calls_total"),
         "llm_analysis_calls": sum(by_task.get(t, 0) for t in ANALYSIS_TASKS) if by_task else None,
         "llm_429_responses": (llm_stats.get("responses_by_status", {}) or {}).get("429", 0)
+        if llm_stats
+        else None,
+        "llm_503_responses": (llm_stats.get("responses_by_status", {}) or {}).get("503", 0)
         if llm_stats
         else None,
     }

@@ -38,6 +38,7 @@ from harness.postgres import (
     create_database,
     drop_database,
     redact,
+    with_database,
 )
 from harness.processes import ManagedProcess, MissingBinaryError, ProcessGroup
 from harness.services import APP_FACTORIES, check_target, gunicorn_timeout, start_service
@@ -539,6 +540,25 @@ def _start_target(
     )
 
 
+def fresh_target_database(group: ProcessGroup, info: StackInfo, target: str) -> StackInfo:
+    """Give ``target`` a new, migrated database (dropped when the group stops); the service
+    reaches it through the same ``postgres`` proxy once restarted (:func:`restart_service`).
+
+    The ablation runs each variant on an empty database: otherwise friendships, degraded
+    conversations awaiting a re-score and summaries pile up from one variant to the next and
+    the later variants run a bigger nightly job than the first.
+    """
+    if target not in info.targets:
+        raise StackError(f"{target} is not part of this stack ({', '.join(info.targets)})")
+    current = info.targets[target]
+    # the target's own URL carries the stack's admin credentials (its database was made so)
+    url = _target_database(group, current.database_url, target)
+    name = urlsplit(url).path.lstrip("/")
+    env = {**current.env, "DATABASE_URL": with_database(current.env["DATABASE_URL"], name)}
+    info.targets[target] = replace(current, database_url=url, env=env)
+    return info
+
+
 def restart_service(
     group: ProcessGroup,
     info: StackInfo,
@@ -580,6 +600,7 @@ __all__ = [
     "StackInfo",
     "TargetInfo",
     "build_service_env",
+    "fresh_target_database",
     "load_stack_info",
     "restart_service",
     "start_stack",

@@ -83,6 +83,18 @@ def _samples_file() -> IO[str] | None:
     return _sink
 
 
+CONVERSATION_END = "POST /v1/conversations/end"
+
+
+def _degraded(body: bytes) -> bool | None:
+    """Did the answer use a fallback (a non-empty ``degraded``)? None: not readable."""
+    try:
+        degraded = json.loads(body).get("degraded")
+    except (ValueError, AttributeError):
+        return None
+    return bool(degraded) if isinstance(degraded, list) else None
+
+
 @events.request.add_listener
 def _record(
     request_type: str,
@@ -111,6 +123,8 @@ def _record(
         "lb504": lb_504,
         "g": (context or {}).get("group", "normal"),
     }
+    if status == 200 and name == CONVERSATION_END:
+        row["dg"] = _degraded(getattr(response, "content", None) or b"")
     sink.write(json.dumps(row, separators=(",", ":")) + "\n")
 
 

@@ -37,6 +37,7 @@ class Sample:
     latency_ms: float
     lb_504: bool = False
     group: str = "normal"
+    degraded: bool | None = None  # a 200 conversation end that named a fallback
 
     @property
     def failed(self) -> bool:
@@ -62,6 +63,7 @@ def read_samples(out_dir: Path, started_at: float | None = None) -> list[Sample]
                     latency_ms=float(raw["ms"]),
                     lb_504=bool(raw.get("lb504", False)),
                     group=raw.get("g", "normal"),
+                    degraded=raw.get("dg"),
                 )
             )
     rows.sort(key=lambda s: s.t_s)
@@ -148,6 +150,10 @@ def compute_metrics(
             1 for s in rows if s.status and 400 <= s.status < 500 and s.status not in (404, 429)
         )
         metrics[f"{short}_rejected_rate"] = _rate(rejected, len(rows))
+    answered = [s for s in normal if s.degraded is not None]
+    metrics["conversation_end_degraded_rate"] = _rate(
+        sum(1 for s in answered if s.degraded), len(answered)
+    )
     if recovery_from_s is not None:
         metrics["recovery_lb_504_count"] = sum(
             1 for s in samples if s.lb_504 and s.t_s >= recovery_from_s

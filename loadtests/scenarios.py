@@ -109,6 +109,15 @@ FEW_ERRORS = Threshold(
     "fewer than 5 % of conversation ends fail (5xx or no answer): fallbacks, not errors",
 )
 
+NIGHTLY_COMPLETED = Threshold(
+    "nightly_job_completed",
+    "nightly_jobs_failed",
+    "==",
+    0,
+    "the nightly job answered 2xx: it survives the incident instead of exhausting the pool "
+    "(503), being killed with its worker, or outliving the run",
+)
+
 # ---- three_am: the incident -----------------------------------------------------------
 
 THREE_AM = Scenario(
@@ -142,6 +151,7 @@ THREE_AM = Scenario(
         NO_WORKER_RESTART,
         HEALTH_FAST,
         LOOP_LAG,
+        NIGHTLY_COMPLETED,
         Threshold(
             "recovered",
             "recovery_lb_504_count",
@@ -240,6 +250,59 @@ LLM_429_STORM = Scenario(
     ),
 )
 
+# ---- llm_flaky: transient LLM errors that a retry rides out -----------------------------
+
+LLM_FLAKY = Scenario(
+    name="llm_flaky",
+    description="Every 5th analysis call to the LLM answers 503 once (a transient error, "
+    "never 5 in a row: the breaker stays closed). Retries recover the analysis; without "
+    "them about half of the conversations lose one (degraded).",
+    stages=(
+        Stage("baseline", 100, users=10),
+        Stage("flaky LLM", 300, users=10),
+        Stage("recovery", 100, users=10),
+    ),
+    faults=(
+        Fault(
+            "LLM 503 on every 5th analysis call",
+            "llm_faults",
+            100,
+            400,
+            {
+                "config": {
+                    "error": {"status": 503, "mode": "every_nth", "n": 5, "retry_after_s": 0},
+                    "tasks": ["emotion", "questions", "topics"],
+                }
+            },
+        ),
+    ),
+    thresholds=(
+        _traffic_happened(60),
+        VALID_REQUESTS,
+        _faults_applied(1),
+        Threshold(
+            "llm_errors_seen",
+            "llm_503_responses",
+            ">",
+            0,
+            "the fake LLM really answered 503s",
+            role="sanity",
+        ),
+        Threshold(
+            "full_analysis_kept",
+            "conversation_end_degraded_rate",
+            "<",
+            0.15,
+            "fewer than 15 % of conversation ends degraded: a retry recovers a transient error "
+            "(3 attempts: ~2 % expected; a single attempt: ~1 - 0.8^3 = 49 % over the fault, "
+            "~30 % over the run)",
+        ),
+        NO_LB_504,
+        CONVERSATION_P99_UNDER_DEADLINE,
+        FEW_ERRORS,
+    ),
+)
+
 # ---- db_pool_exhaustion: nightly job + traffic + slow database --------------------------
 
 DB_POOL_EXHAUSTION = Scenario(
@@ -270,6 +333,7 @@ DB_POOL_EXHAUSTION = Scenario(
         FEW_ERRORS,
         NO_WORKER_RESTART,
         HEALTH_FAST,
+        NIGHTLY_COMPLETED,
     ),
 )
 
@@ -322,7 +386,8 @@ RATE_LIMIT_BURST = Scenario(
 )
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (THREE_AM, LLM_429_STORM, LLM_SLOW, DB_POOL_EXHAUSTION, RATE_LIMIT_BURST)
+    s.name: s
+    for s in (THREE_AM, LLM_429_STORM, LLM_SLOW, LLM_FLAKY, DB_POOL_EXHAUSTION, RATE_LIMIT_BURST)
 }
 
 

@@ -224,3 +224,26 @@ def test_timeouts_ordered_reads_the_deadline_the_target_enforces(
     check = by_name(scenario.evaluate(ctx, m))["timeouts_ordered"]
     assert check.observed == (None if margin is None else pytest.approx(margin))
     assert check.passed is (margin is not None and margin > 0)
+
+
+@pytest.mark.parametrize(
+    ("job", "triggered", "completed"),
+    [
+        ({"status": 200, "seeded_decayed": 40}, True, True),
+        ({"status": 503, "seeded_decayed": 0}, True, False),  # the job exhausted its pool
+        ({"status": None, "response": "RemoteProtocolError", "seeded_decayed": 12}, True, False),
+        ({"status": None, "response": "ConnectError", "seeded_decayed": 0}, False, False),
+        ({"status": 401, "seeded_decayed": 0}, False, False),  # wrong token: no job at all
+    ],
+)
+def test_db_pool_exhaustion_tells_a_job_that_failed_from_one_never_started(
+    job: dict[str, object], triggered: bool, completed: bool
+) -> None:
+    scenario = registry()["db_pool_exhaustion"]
+    ctx = context("refactored")
+    ctx.facts["nightly_job"] = job
+    m = measurements(samples(20, start_s=0, end_s=12))
+    m.windows.append({"label": "nightly_job", "start_s": 2.0, "end_s": 8.0})
+    checks = by_name(scenario.evaluate(ctx, m))
+    assert checks["nightly_job_triggered"].passed is triggered
+    assert checks["nightly_job_completed"].passed is completed

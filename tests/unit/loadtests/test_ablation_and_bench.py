@@ -182,3 +182,15 @@ def test_throughput_scaling_is_unknown_on_too_narrow_a_sweep() -> None:
 
     assert throughput_scaling([_measured(16, 70.0), _measured(64, 230.0)]) is None
     assert throughput_scaling([]) is None
+
+
+def test_ablation_scenarios_mix_load_shapes_and_chaos_scenarios() -> None:
+    from harness.ablation import DEFAULT_SCENARIOS, split_scenarios
+
+    load, chaos = split_scenarios(DEFAULT_SCENARIOS)
+    assert [s.name for s in load] == ["llm_flaky", "three_am", "llm_429_storm", "rate_limit_burst"]
+    assert [s.name for s in chaos] == ["db_pool_exhaustion", "broker_down"]
+    with pytest.raises(ValueError, match="valid: chaos:llm_latency"):
+        split_scenarios(["chaos:nope"])
+    with pytest.raises(ValueError, match="nope"):
+        split_scenarios(["nope"])

@@ -145,9 +145,26 @@ def test_legacy_incident_is_an_expected_failure_naming_the_broken_thresholds() -
 
 
 def test_refactored_without_504_passes() -> None:
-    extras = {"faults_applied": 2, "worker_timeouts": 0, "event_loop_lag_max_s": 0.02}
+    extras = {
+        "faults_applied": 2,
+        "worker_timeouts": 0,
+        "event_loop_lag_max_s": 0.02,
+        "nightly_jobs_failed": 0,
+    }
     result = to_scenario_result(_raw("refactored", _healthy_samples(), extras), time_scale=0.1)
     assert result.verdict == "pass", [e.describe() for e in result.failed_expectations()]
+
+
+def test_a_nightly_job_that_did_not_answer_2xx_breaks_the_run() -> None:
+    extras = {
+        "faults_applied": 2,
+        "worker_timeouts": 0,
+        "event_loop_lag_max_s": 0.02,
+        "nightly_jobs_failed": 1,  # e.g. 503 storage_unavailable: the job exhausted the pool
+    }
+    result = to_scenario_result(_raw("refactored", _healthy_samples(), extras), time_scale=0.1)
+    assert result.verdict == "fail"
+    assert [e.name for e in result.failed_expectations()] == ["nightly_job_completed"]
 
 
 def test_a_fault_that_was_not_applied_makes_the_run_invalid() -> None:
@@ -166,7 +183,50 @@ def test_rate_limit_burst_on_legacy_fails_because_nobody_throttles() -> None:
 
 def test_rejected_conversations_make_the_run_invalid_not_a_pass() -> None:
     samples = _healthy_samples() + [Sample(5.0, CONV, 422, 3.0)] * 200
-    extras = {"faults_applied": 2, "worker_timeouts": 0, "event_loop_lag_max_s": 0.02}
+    extras = {
+        "faults_applied": 2,
+        "worker_timeouts": 0,
+        "event_loop_lag_max_s": 0.02,
+        "nightly_jobs_failed": 0,
+    }
     result = to_scenario_result(_raw("refactored", samples, extras), time_scale=0.1)
     assert result.verdict == "invalid"
     assert [e.name for e in result.failed_expectations()] == ["requests_valid"]
+
+
+def test_degraded_rate_counts_fallback_answers_among_readable_200s() -> None:
+    from loadtests.metrics import compute_metrics
+
+    samples = (
+        [Sample(1.0, CONV, 200, 20.0, degraded=True)] * 3
+        + [Sample(1.0, CONV, 200, 20.0, degraded=False)] * 7
+        + [Sample(1.0, CONV, 503, 20.0)] * 5  # not answered: no degraded flag
+    )
+    assert compute_metrics(samples)["conversation_end_degraded_rate"] == pytest.approx(0.3)
+
+
+def test_llm_flaky_separates_retries_from_a_single_attempt() -> None:
+    from loadtests.scenarios import get_scenario
+
+    flaky = get_scenario("llm_flaky")
+    extras = {"faults_applied": 1, "llm_503_responses": 40}
+    with_retry = _healthy_samples_degraded(0.03)
+    result = to_scenario_result(_raw("refactored", with_retry, extras, flaky), time_scale=0.1)
+    assert result.verdict == "pass", [e.describe() for e in result.failed_expectations()]
+    without = _healthy_samples_degraded(0.45)
+    result = to_scenario_result(_raw("refactored", without, extras, flaky), time_scale=0.1)
+    assert [e.name for e in result.failed_expectations()] == ["full_analysis_kept"]
+
+
+def _healthy_samples_degraded(share: float) -> list[Sample]:
+    rows = _healthy_samples()
+    count = sum(1 for s in rows if s.endpoint == CONV)
+    cut = int(share * count)
+    out, seen = [], 0
+    for s in rows:
+        if s.endpoint == CONV:
+            out.append(Sample(s.t_s, CONV, 200, s.latency_ms, degraded=seen < cut))
+            seen += 1
+        else:
+            out.append(s)
+    return out
