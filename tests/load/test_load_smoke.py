@@ -1,7 +1,10 @@
-"""Locust against the real stack (marker ``load``): the 3am incident and distributed mode.
+"""Locust against the real stack (marker ``load``): the 3am incident, every other shape,
+distributed mode.
 
 One stack (both targets, TIME_SCALE=0.1) for the module; ``three_am`` runs on both
-targets side by side (~90 s), then a short Locust run with ``--processes 2``.
+targets side by side (~90 s), every other scenario once on refactored shortened to 15 %
+(a smoke: its stages run, its faults apply, its load is valid), then a short Locust run
+with ``--processes 2``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from harness.loadsuite import StackHandle, booted_stack, run_on_targets
 from harness.results import RunResults, now_iso, write_results
 from loadtests.metrics import SAMPLES_GLOB, read_samples
 from loadtests.model import ScaledStage, Scenario
-from loadtests.scenarios import THREE_AM
+from loadtests.scenarios import SCENARIOS, THREE_AM
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -40,6 +43,7 @@ def test_three_am_legacy_shows_lb_504s_refactored_none(stack: StackHandle, tmp_p
 
     assert legacy.sane and refactored.sane, [e.describe() for e in legacy.expectations]
     assert legacy.extra["lb_504_count"] >= 1, legacy.status_counts
+    assert legacy.extra["metrics"]["worker_timeouts"] >= 1  # blocked workers were killed
     assert legacy.verdict == "expected_fail"
     assert refactored.extra["lb_504_count"] == 0, refactored.status_counts
     assert refactored.verdict == "pass", [e.describe() for e in refactored.failed_expectations()]
@@ -49,6 +53,19 @@ def test_three_am_legacy_shows_lb_504s_refactored_none(stack: StackHandle, tmp_p
     for target in ("legacy", "refactored"):
         assert (tmp_path / target / "three_am" / "locust_stats.csv").exists()
         assert (tmp_path / target / "three_am" / "locust.html").exists()
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if n != THREE_AM.name])
+def test_every_other_shape_runs_its_stages_and_faults(
+    stack: StackHandle, tmp_path: Path, name: str
+) -> None:
+    options = RunOptions(time_scale=TIME_SCALE, duration_factor=0.15, run_id=tmp_path.name[:12])
+    raw = run_locust_on_target(
+        stack.group, stack.endpoints["refactored"], SCENARIOS[name], tmp_path, options
+    )
+    result = to_scenario_result(raw, TIME_SCALE, duration_factor=0.15)
+    assert result.sane, [e.describe() for e in result.expectations if e.role == "sanity"]
+    assert (tmp_path / "locust_stats.csv").exists()
 
 
 def test_distributed_mode_splits_the_users_over_worker_processes(
