@@ -69,10 +69,13 @@ async def serve(
 ) -> None:
     registry = ProxyRegistry(seed, allow_non_loopback)
     try:
-        await registry.populate(config)
+        _proxies, error = await registry.populate(config)
     except ApiError as exc:
+        error = exc
+    if error is not None:
+        # toxiproxy-server only logs a bad -config and serves on; here it is fatal (exit 1)
         await registry.close()
-        raise SystemExit(f"error: --config: {exc.message}") from exc
+        raise SystemExit(f"error: --config: {error.message}")
     runner = web.AppRunner(create_app(registry), access_log=None)
     await runner.setup()
     try:

@@ -15,10 +15,21 @@ from typing import Any
 from aiohttp import web
 
 from chaos.toxiproxy import VERSION
-from chaos.toxiproxy.proxy import Proxy, is_loopback, split_host_port
-from chaos.toxiproxy.toxics import ApiError, bad_request, toxic_from_json, update_toxic
+from chaos.toxiproxy.proxy import Proxy, is_loopback, listen_address
+from chaos.toxiproxy.toxics import (
+    ApiError,
+    bad_body,
+    bad_request,
+    json_kind,
+    toxic_from_json,
+    update_toxic,
+)
 
 log = logging.getLogger("chaos.toxiproxy")
+
+DEFAULT_LISTEN = "127.0.0.1:0"  # Toxiproxy's default is "" (all interfaces); loopback here
+
+ProxyFields = tuple[str, str, str, bool]  # name, listen, upstream, enabled
 
 
 class ProxyRegistry:
@@ -36,61 +47,113 @@ class ProxyRegistry:
             raise ApiError("proxy not found", 404)
         return proxy
 
-    def check_listen(self, listen: str) -> str:
-        host, _port = split_host_port(listen)
+    async def start(self, proxy: Proxy) -> None:
+        """Bind ``proxy``; its ``listen`` is only parsed now, as in Toxiproxy (500 if bad)."""
+        host, _port = listen_address(proxy.listen)
         if not self.allow_non_loopback and not is_loopback(host):
+            # this server's own rule (Toxiproxy has none): refused before anything is bound
             raise bad_request(
-                f"listen {listen!r} is not a loopback address; this server only binds "
+                f"listen {proxy.listen!r} is not a loopback address; this server only binds "
                 "127.0.0.1/::1 (start it with --allow-non-loopback to change that)"
             )
-        return listen if listen.rpartition(":")[0] else f"127.0.0.1{listen}"
+        await proxy.start()
 
-    def parse_proxy(self, body: object) -> tuple[str, str, str, bool]:
+    @staticmethod
+    def decode_proxy(body: object) -> dict[str, Any]:
+        """Go's decoding of one proxy object: wrong JSON types are ``bad request body``."""
+        if body is None:
+            return {}  # JSON null decodes to nothing: Go leaves every field at its default
         if not isinstance(body, dict):
-            raise bad_request("bad request body")
-        name, upstream = body.get("name"), body.get("upstream")
-        if not isinstance(name, str) or not name:
-            raise bad_request("name: missing required field")
-        if not isinstance(upstream, str) or not upstream:
-            raise bad_request("upstream: missing required field")
-        split_host_port(upstream)
-        listen = body.get("listen") or "127.0.0.1:0"
-        if not isinstance(listen, str):
-            raise bad_request("listen must be a host:port string")
-        enabled = body.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise bad_request("enabled must be true or false")
-        return name, self.check_listen(listen), upstream, enabled
+            raise bad_body(f"expected a JSON object, got a JSON {json_kind(body)}")
+        for key in ("name", "listen", "upstream"):
+            value = body.get(key)
+            if value is not None and not isinstance(value, str):
+                raise bad_body(f"{key} must be a string, got a JSON {json_kind(value)}")
+        enabled = body.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise bad_body(f"enabled must be true or false, got a JSON {json_kind(enabled)}")
+        return body
+
+    @staticmethod
+    def required_fields(fields: dict[str, Any], where: str = "") -> ProxyFields:
+        """Toxiproxy's checks after decoding: ``name``, then ``upstream``; nothing else.
+
+        ``upstream`` is not parsed (a bad one fails when a client connects) and ``listen``
+        only when the proxy starts.
+        """
+        name, upstream = fields.get("name") or "", fields.get("upstream") or ""
+        if not name:
+            raise bad_request(f"missing required field: name{where}")
+        if not upstream:
+            raise bad_request(f"missing required field: upstream{where}")
+        enabled = fields.get("enabled")
+        return name, fields.get("listen") or DEFAULT_LISTEN, upstream, enabled is not False
 
     async def create(self, body: object) -> Proxy:
-        name, listen, upstream, enabled = self.parse_proxy(body)
+        """POST /proxies: as Toxiproxy's ``ProxyCreate`` and ``ProxyCollection.Add``."""
+        name, listen, upstream, enabled = self.required_fields(self.decode_proxy(body))
         if name in self.proxies:
             raise ApiError("proxy already exists", 409)
         proxy = Proxy(name, listen, upstream, self.seed)
         if enabled:
-            await proxy.start()
+            await self.start(proxy)
         self.proxies[name] = proxy
         return proxy
 
-    async def populate(self, items: list[object]) -> list[Proxy]:
-        """Create or replace ``items``; one with an unchanged listen/upstream is kept."""
-        parsed = [self.parse_proxy(item) for item in items]  # validate all before changing any
+    async def populate(self, body: object) -> tuple[list[Proxy], ApiError | None]:
+        """POST /populate (and ``--config``), as Toxiproxy 2.12's ``PopulateJson``.
+
+        Every item is decoded and checked (name, upstream) before anything changes; those
+        errors change nothing. Then each item in order goes through ``AddOrReplace``: a proxy
+        of that name whose ``listen`` (as bound, compared with the string given) and
+        ``upstream`` are unchanged is left exactly as it is (toxics, connections, and its
+        enabled state: the item's ``enabled`` is ignored); any other is stopped and replaced
+        by a new one, started unless ``enabled`` is false. A failure there (a listen error)
+        stops the loop: what was done before it stays done and is returned with the error.
+        As in Toxiproxy, the result lists the request's own, never started, copy for a kept
+        proxy.
+        """
+        if body is None:
+            body = []
+        if not isinstance(body, list):
+            raise bad_body(f"expected a JSON array of proxies, got a JSON {json_kind(body)}")
+        decoded = [self.decode_proxy(item) for item in body]
+        items = [
+            self.required_fields(fields, f" at proxy {index}")
+            for index, fields in enumerate(decoded, start=1)
+        ]
         result: list[Proxy] = []
-        for item, (name, listen, upstream, enabled) in zip(items, parsed, strict=True):
+        for name, listen, upstream, enabled in items:
+            proxy = Proxy(name, listen, upstream, self.seed)
             existing = self.proxies.get(name)
             if existing is not None:
-                # as Toxiproxy: kept only if listen (as bound) and upstream are unchanged,
-                # so a ":0" listen always gets a fresh proxy on a new port
-                if existing.upstream == upstream and existing.listen == listen:
-                    if enabled and not existing.enabled:
-                        await existing.start()
-                    elif not enabled and existing.enabled:
-                        await existing.stop()
-                    result.append(existing)
+                if existing.listen == listen and existing.upstream == upstream:
+                    result.append(proxy)
                     continue
-                await self.delete(name)
-            result.append(await self.create(item))
-        return result
+                await existing.stop()  # stays registered, stopped, if the new one fails
+            if enabled:
+                try:
+                    await self.start(proxy)
+                except ApiError as exc:
+                    return result, exc
+            self.proxies[name] = proxy
+            result.append(proxy)
+        return result, None
+
+    async def update(self, proxy: Proxy, body: object) -> None:
+        """POST/PATCH /proxies/{proxy}, as Toxiproxy's ``Proxy.Update``."""
+        fields = self.decode_proxy(body)
+        listen = fields.get("listen") or proxy.listen
+        upstream = fields.get("upstream") or proxy.upstream
+        enabled = fields.get("enabled")
+        enabled = proxy.enabled if enabled is None else enabled
+        if listen != proxy.listen or upstream != proxy.upstream:
+            await proxy.stop()  # Toxiproxy restarts a proxy whose addresses change
+            proxy.listen, proxy.upstream = listen, upstream
+        if enabled and not proxy.enabled:
+            await self.start(proxy)
+        elif not enabled and proxy.enabled:
+            await proxy.stop()
 
     async def delete(self, name: str) -> None:
         proxy = self.get(name)
@@ -103,7 +166,18 @@ class ProxyRegistry:
 
 
 def _error(exc: ApiError) -> web.Response:
-    return web.json_response({"error": exc.message, "status": exc.status}, status=exc.status)
+    """Toxiproxy's ``apiError``: the JSON goes through Go's ``http.Error``.
+
+    So the body ends with a newline and is served as ``text/plain; charset=utf-8`` with
+    ``X-Content-Type-Options: nosniff`` (``http.Error`` overrides the JSON content type).
+    """
+    return web.Response(
+        text=json.dumps({"error": exc.message, "status": exc.status}) + "\n",
+        status=exc.status,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 @web.middleware
@@ -114,11 +188,18 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _error(exc)
 
 
-async def _body(request: web.Request) -> object:
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")  # Python accepts NaN/Infinity; Go does not
+
+
+def _decode(raw: bytes) -> object:
+    """Go's ``json.NewDecoder(body).Decode``: an empty body is ``bad request body: EOF``."""
+    if not raw.strip():
+        raise bad_body("EOF")
     try:
-        return json.loads(await request.read() or b"null")
+        return json.loads(raw, parse_constant=_not_json)
     except ValueError as exc:
-        raise bad_request("bad request body") from exc
+        raise bad_body(str(exc)) from exc
 
 
 def _registry(request: web.Request) -> ProxyRegistry:
@@ -135,21 +216,33 @@ async def list_proxies(request: web.Request) -> web.Response:
 
 async def create_proxy(request: web.Request) -> web.Response:
     registry = _registry(request)
-    body = await _body(request)
+    body = _decode(await request.read())
     async with registry.lock:
         proxy = await registry.create(body)
     return web.json_response(proxy.to_json(), status=201)
 
 
 async def populate(request: web.Request) -> web.Response:
-    """Create or replace a list of proxies; unchanged ones (same listen/upstream) are kept."""
+    """Create or replace a list of proxies; unchanged ones (same listen/upstream) are kept.
+
+    As Toxiproxy's ``Populate`` handler, every answer (errors too) is application/json with
+    a ``proxies`` key: the proxies handled before a failure, ``null`` when there are none.
+    """
     registry = _registry(request)
-    body = await _body(request)
-    if not isinstance(body, list):
-        raise bad_request("bad request body: expected a JSON array of proxies")
-    async with registry.lock:
-        proxies = await registry.populate(body)
-    return web.json_response({"proxies": [p.to_json() for p in proxies]}, status=201)
+    proxies: list[Proxy] = []
+    error: ApiError | None
+    try:
+        body = _decode(await request.read())
+        async with registry.lock:
+            proxies, error = await registry.populate(body)
+    except ApiError as exc:
+        error = exc
+    payload: dict[str, object] = {}
+    if error is not None:
+        log.warning("populate: %s", error.message)
+        payload = {"error": error.message, "status": error.status}
+    payload["proxies"] = [p.to_json() for p in proxies] or None
+    return web.json_response(payload, status=error.status if error else 201)
 
 
 async def get_proxy(request: web.Request) -> web.Response:
@@ -158,27 +251,10 @@ async def get_proxy(request: web.Request) -> web.Response:
 
 async def update_proxy(request: web.Request) -> web.Response:
     registry = _registry(request)
-    body = await _body(request)
-    if not isinstance(body, dict):
-        raise bad_request("bad request body")
+    raw = await request.read()
     async with registry.lock:
-        proxy = registry.get(request.match_info["proxy"])
-        listen = body.get("listen") or proxy.listen
-        upstream = body.get("upstream") or proxy.upstream
-        enabled = body.get("enabled", proxy.enabled)
-        if not isinstance(listen, str) or not isinstance(upstream, str):
-            raise bad_request("listen and upstream must be host:port strings")
-        if not isinstance(enabled, bool):
-            raise bad_request("enabled must be true or false")
-        listen = registry.check_listen(listen)
-        split_host_port(upstream)
-        if listen != proxy.listen or upstream != proxy.upstream:
-            await proxy.stop()  # Toxiproxy restarts a proxy whose addresses change
-            proxy.listen, proxy.upstream = listen, upstream
-        if enabled and not proxy.enabled:
-            await proxy.start()
-        elif not enabled and proxy.enabled:
-            await proxy.stop()
+        proxy = registry.get(request.match_info["proxy"])  # 404 before the body is read
+        await registry.update(proxy, _decode(raw))
     return web.json_response(proxy.to_json())
 
 
@@ -197,12 +273,10 @@ async def list_toxics(request: web.Request) -> web.Response:
 
 async def create_toxic(request: web.Request) -> web.Response:
     registry = _registry(request)
-    body = await _body(request)
+    raw = await request.read()
     async with registry.lock:
-        proxy = registry.get(request.match_info["proxy"])
-        toxic = toxic_from_json(body)
-        if any(t.name == toxic.name for t in proxy.toxics):
-            raise ApiError("toxic already exists", 409)
+        proxy = registry.get(request.match_info["proxy"])  # 404 before the body is read
+        toxic = toxic_from_json(_decode(raw), taken={t.name for t in proxy.toxics})
         proxy.set_toxics([*proxy.toxics, toxic])
     log.info("proxy %s: added toxic %s", proxy.name, toxic.to_json())
     return web.json_response(toxic.to_json())
@@ -223,12 +297,12 @@ async def get_toxic(request: web.Request) -> web.Response:
 
 async def update_toxic_handler(request: web.Request) -> web.Response:
     registry = _registry(request)
-    body = await _body(request)
+    raw = await request.read()
     async with registry.lock:
         proxy = registry.get(request.match_info["proxy"])
-        index = _find_toxic(proxy, request.match_info["toxic"])
+        index = _find_toxic(proxy, request.match_info["toxic"])  # 404s before the body
         toxics = list(proxy.toxics)
-        toxics[index] = update_toxic(toxics[index], body)
+        toxics[index] = update_toxic(toxics[index], _decode(raw))
         proxy.set_toxics(toxics)
     log.info("proxy %s: updated toxic %s", proxy.name, toxics[index].to_json())
     return web.json_response(toxics[index].to_json())
@@ -246,12 +320,12 @@ async def delete_toxic(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    """Enable every proxy and remove every toxic."""
+    """Enable every proxy and remove every toxic (removing a timeout closes, as always)."""
     registry = _registry(request)
     async with registry.lock:
         for proxy in registry.proxies.values():
             if not proxy.enabled:
-                await proxy.start()
+                await registry.start(proxy)
             proxy.set_toxics([])
     log.info("reset: every proxy enabled, every toxic removed")
     return web.Response(status=204)

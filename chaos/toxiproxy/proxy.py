@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import random
 import socket
 import struct
@@ -41,6 +42,19 @@ def split_host_port(address: str) -> tuple[str, int]:
         raise ApiError(f"invalid address {address!r}: expected host:port", 400)
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port_text)
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """Parse a proxy's ``listen`` when it is about to bind.
+
+    Toxiproxy only parses ``listen`` in ``net.Listen`` when the proxy starts, so a bad one is
+    a 500 ``listen tcp: …`` error then (a disabled proxy may hold any string).
+    """
+    try:
+        return split_host_port(listen)
+    except ApiError:
+        reason = "missing port in address" if ":" not in listen else "invalid port"
+        raise ApiError(f"listen tcp: address {listen}: {reason}", 500) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -92,9 +106,21 @@ class Connection:
     def sync_toxics(self, toxics: list[Toxic]) -> None:
         """Start new/updated toxics on this connection, stop removed ones (in toxic order)."""
         wanted = {toxic.name: toxic for toxic in toxics}
+        cleanup = False
         for name in list(self.states):
             if name not in wanted:
-                self.states.pop(name).cancel_timer()
+                removed = self.states.pop(name)
+                removed.cancel_timer()
+                # Toxiproxy's TimeoutToxic.Cleanup closes its stub when the toxic is removed
+                # (link.go RemoveToxic), so the bytes it dropped never look like a live
+                # stream. Cleanup runs on every link of that stream whose stub is still open,
+                # whether or not the toxicity draw made the toxic act on it.
+                if removed.toxic.type == "timeout":
+                    cleanup = cleanup or removed.toxic.direction not in self._eof_forwarded
+        if cleanup:
+            log.info("proxy %s: timeout toxic removed: connection closed", self.proxy.name)
+            self.close()
+            return
         for toxic in toxics:
             state = self.states.get(toxic.name)
             if state is not None and state.toxic.generation == toxic.generation:
@@ -115,7 +141,7 @@ class Connection:
         self._changed = asyncio.Event()
 
     def active(self, stream: str) -> list[ToxicState]:
-        return [s for s in self.states.values() if s.applies and s.toxic.stream == stream]
+        return [s for s in self.states.values() if s.applies and s.toxic.direction == stream]
 
     def _arm_timeout(self, state: ToxicState) -> None:
         # Toxiproxy restarts the timer whenever data reaches the toxic (it is dropped).
@@ -124,31 +150,34 @@ class Connection:
         if timeout_ms > 0:
             state.timer = asyncio.get_running_loop().call_later(timeout_ms / 1000, self.close)
 
-    async def _wait_change(self, seconds: float) -> bool:
-        """Sleep ``seconds``; return True early if the toxics changed meanwhile."""
+    async def _wait_change(self, seconds: float | None) -> bool:
+        """Sleep ``seconds`` (None: for ever); return True early if the toxics changed."""
         event = self._changed
         try:
-            await asyncio.wait_for(event.wait(), max(0.0, seconds))
+            await asyncio.wait_for(event.wait(), None if seconds is None else max(0.0, seconds))
         except TimeoutError:
             return False
         return True
 
     # ---- lifecycle ------------------------------------------------------------------
     async def run(self) -> None:
-        host, port = split_host_port(self.proxy.upstream)
         try:
-            self.upstream_reader, self.upstream_writer = await asyncio.wait_for(
+            # Toxiproxy does not check ``upstream`` when the proxy is created: a bad one only
+            # fails this dial, and the client is closed
+            host, port = split_host_port(self.proxy.upstream)
+            upstream_reader, upstream_writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port), UPSTREAM_CONNECT_TIMEOUT_S
             )
-        except (OSError, TimeoutError) as exc:
+        except (ApiError, OSError, TimeoutError) as exc:
             log.warning(
                 "proxy %s: upstream %s unreachable: %s", self.proxy.name, self.proxy.upstream, exc
             )
             self.close()
             return
         if self.closed:  # disabled while connecting
-            self.upstream_writer.close()
+            upstream_writer.close()
             return
+        self.upstream_reader, self.upstream_writer = upstream_reader, upstream_writer
         self.sync_toxics(self.proxy.toxics)
         queues: dict[str, asyncio.Queue[Chunk | None]] = {
             "upstream": asyncio.Queue(QUEUE_CHUNKS),
@@ -157,9 +186,9 @@ class Connection:
         rngs = {s: connection_rng(self.proxy.seed, self.proxy.name, self.number, s) for s in queues}
         self.tasks = [
             asyncio.create_task(self._read(self.client_reader, queues["upstream"])),
-            asyncio.create_task(self._read(self.upstream_reader, queues["downstream"])),
+            asyncio.create_task(self._read(upstream_reader, queues["downstream"])),
             asyncio.create_task(
-                self._write("upstream", queues["upstream"], self.upstream_writer, rngs["upstream"])
+                self._write("upstream", queues["upstream"], upstream_writer, rngs["upstream"])
             ),
             asyncio.create_task(
                 self._write(
@@ -277,6 +306,12 @@ class Connection:
         states = self.active(stream)
         if any(s.toxic.type in ("timeout", "reset_peer") for s in states):
             return await self._deliver(stream, chunk, writer, rng)
+        if any(s.toxic.type == "bandwidth" and s.toxic.attributes["rate"] <= 0 for s in states):
+            # Toxiproxy's bandwidth toxic never forwards a chunk at rate 0 (its split loop cuts
+            # empty pieces for ever) and panics below 0; the data is held until the toxic is
+            # removed or updated, then handled by whatever toxics are active then
+            await self._wait_change(None)
+            return await self._deliver(stream, chunk, writer, rng)
         data = chunk.data
         close_after = False
         limits = [s for s in states if s.toxic.type == "limit_data"]
@@ -351,13 +386,16 @@ class Proxy:
     async def start(self) -> None:
         if self._server is not None:
             return
-        host, port = split_host_port(self.listen)
+        host, port = listen_address(self.listen)
         try:
             self._server = await asyncio.start_server(
                 self._on_client, host, port, reuse_address=True
             )
         except OSError as exc:
-            raise ApiError(f"listen {self.listen}: {exc.strerror or exc}", 500) from exc
+            # as Go's net.Listen words it: "listen tcp 127.0.0.1:P: bind: address already in use"
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            raise ApiError(f"listen tcp {shown}: bind: {reason}", 500) from exc
         bound = self._server.sockets[0].getsockname()
         # report (and on re-enable, reuse) the actual port when 0 was asked for
         self.listen = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"

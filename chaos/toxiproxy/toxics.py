@@ -7,6 +7,7 @@ follow Toxiproxy's documentation; see docs/toxiproxy.md.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +16,16 @@ STREAMS = ("upstream", "downstream")
 # type -> attribute -> default (all integers, as in Toxiproxy's Go structs)
 TOXIC_ATTRIBUTES: dict[str, dict[str, int]] = {
     "latency": {"latency": 0, "jitter": 0},  # ms
-    "bandwidth": {"rate": 0},  # KB/s (1 KB = 1000 bytes); <= 0 means unlimited
+    "bandwidth": {"rate": 0},  # KB/s (1 KB = 1000 bytes); <= 0 holds the data (see proxy.py)
     "slow_close": {"delay": 0},  # ms
-    "timeout": {"timeout": 0},  # ms; 0 = never close while the toxic exists
+    "timeout": {"timeout": 0},  # ms; <= 0 = never close while the toxic exists
     "reset_peer": {"timeout": 0},  # ms after the first data
     "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},  # bytes, bytes, µs
     "limit_data": {"bytes": 0},
 }
+
+# Go decodes attributes into int64/int fields: any integer in this range, negatives included
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class ApiError(Exception):
@@ -37,16 +41,45 @@ def bad_request(message: str) -> ApiError:
     return ApiError(message, 400)
 
 
+def bad_body(detail: str) -> ApiError:
+    """Toxiproxy's ``ErrBadRequestBody`` joined with the decoder's error: ``bad request body: …``.
+
+    The part after the colon is this server's own description; Go's decoder words it
+    differently (e.g. ``json: cannot unmarshal string into Go struct field …``).
+    """
+    return ApiError(f"bad request body: {detail}", 400)
+
+
+def json_kind(value: object) -> str:
+    """The JSON kind of a decoded value, as Go's decoder names it in its errors."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
 @dataclass
 class Toxic:
     """One toxic as the API shows it; ``generation`` changes on every update."""
 
     name: str
     type: str
-    stream: str
+    stream: str  # as the client wrote it (Toxiproxy parses it case-insensitively)
     toxicity: float
     attributes: dict[str, int]
     generation: int = field(default=0, compare=False)
+
+    @property
+    def direction(self) -> str:
+        """``upstream`` or ``downstream``: the stream this toxic acts on."""
+        return self.stream.lower()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,61 +91,99 @@ class Toxic:
         }
 
 
-def _validate_toxicity(value: object) -> float:
+def _toxicity(value: object, current: float) -> float:
+    """Toxiproxy keeps ``toxicity`` in a float32 and never range-checks it.
+
+    The draw is ``rand.Float32() < toxicity``, so > 1 always applies and <= 0 never does;
+    the value is stored and shown as given. JSON ``null`` leaves the current value, as Go's
+    decoder does.
+    """
+    if value is None:
+        return current
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_request("toxicity must be a number between 0 and 1")
-    if not 0.0 <= float(value) <= 1.0:
-        raise bad_request("toxicity must be between 0 and 1")
+        raise bad_body(f"toxicity must be a number, got a JSON {json_kind(value)}")
     return float(value)
 
 
 def validate_attributes(
     toxic_type: str, raw: object, current: dict[str, int] | None = None
 ) -> dict[str, int]:
-    """Merge ``raw`` into ``current`` (or the defaults); integers >= 0 only.
+    """Merge ``raw`` into ``current`` (or the defaults), as Go decodes into the toxic's struct.
 
-    Unknown keys are ignored, as Go's JSON decoding does.
+    Any integer is accepted, negative ones included (Toxiproxy does not validate them; see
+    docs/toxiproxy.md for what each does). A non-integer is a decoding error (400 ``bad
+    request body: …``). Unknown keys are ignored and ``null`` leaves a value unchanged, as
+    Go's JSON decoding does.
     """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise bad_request("attributes must be a JSON object")
+        raise bad_body(f"attributes must be a JSON object, got a JSON {json_kind(raw)}")
     merged = dict(current if current is not None else TOXIC_ATTRIBUTES[toxic_type])
     for key in TOXIC_ATTRIBUTES[toxic_type]:
-        if key not in raw:
+        value = raw.get(key)
+        if value is None:
             continue
-        value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise bad_request(f"attribute {key!r} of a {toxic_type} toxic must be an integer")
-        if value < 0:
-            raise bad_request(f"attribute {key!r} of a {toxic_type} toxic must be >= 0")
+            raise bad_body(
+                f"attribute {key!r} of a {toxic_type} toxic must be an integer, "
+                f"got a JSON {json_kind(value)}"
+                + (f" ({value!r})" if isinstance(value, float) else "")
+            )
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise bad_body(f"attribute {key!r} of a {toxic_type} toxic overflows int64")
         merged[key] = value
     return merged
 
 
-def toxic_from_json(body: object) -> Toxic:
-    """Build a new toxic from a POST /proxies/{proxy}/toxics body (Toxiproxy's defaults)."""
+def _optional_string(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise bad_body(f"{key} must be a string, got a JSON {json_kind(value)}")
+    return value
+
+
+def toxic_from_json(body: object, taken: Collection[str] = ()) -> Toxic:
+    """Build a new toxic from a POST /proxies/{proxy}/toxics body, in Toxiproxy's order.
+
+    ``AddToxicJson`` decodes the wrapper (type errors: 400 ``bad request body: …``), then
+    checks the stream (400), fills the default name, checks the type (400), refuses a name
+    in ``taken`` (409) and only then decodes the attributes (400).
+    """
+    if body is None:
+        body = {}  # JSON null decodes to nothing: every default applies
     if not isinstance(body, dict):
-        raise bad_request("bad request body")
-    toxic_type = body.get("type")
-    if not isinstance(toxic_type, str) or toxic_type not in TOXIC_ATTRIBUTES:
-        raise bad_request("invalid toxic type")
-    stream = body.get("stream") or "downstream"
-    if stream not in STREAMS:
+        raise bad_body(f"expected a JSON object, got a JSON {json_kind(body)}")
+    name = _optional_string(body, "name")
+    toxic_type = _optional_string(body, "type")
+    stream = _optional_string(body, "stream")
+    toxicity = _toxicity(body.get("toxicity"), 1.0)
+    raw_attributes = body.get("attributes")
+    if raw_attributes is not None and not isinstance(raw_attributes, dict):
+        raise bad_body(f"attributes must be a JSON object, got a JSON {json_kind(raw_attributes)}")
+    stream = "downstream" if stream is None else stream
+    if stream.lower() not in STREAMS:
         raise bad_request("stream was invalid, can be either upstream or downstream")
-    name = body.get("name") or f"{toxic_type}_{stream}"
-    if not isinstance(name, str):
-        raise bad_request("name must be a string")
-    toxicity = _validate_toxicity(body["toxicity"]) if "toxicity" in body else 1.0
-    attributes = validate_attributes(toxic_type, body.get("attributes"))
+    name = name or f"{toxic_type or ''}_{stream}"
+    if toxic_type is None or toxic_type not in TOXIC_ATTRIBUTES:
+        raise bad_request("invalid toxic type")
+    if name in taken:
+        raise ApiError("toxic already exists", 409)
+    attributes = validate_attributes(toxic_type, raw_attributes)
     return Toxic(name, toxic_type, stream, toxicity, attributes)
 
 
 def update_toxic(toxic: Toxic, body: object) -> Toxic:
-    """Apply a POST /proxies/{proxy}/toxics/{toxic} body: attributes and/or toxicity."""
+    """Apply a POST/PATCH /proxies/{proxy}/toxics/{toxic} body: attributes and/or toxicity.
+
+    Every successful update restarts the toxic on open connections (``generation`` + 1), as
+    Toxiproxy's ``UpdateToxic`` does, even when nothing changed (a JSON ``null`` body).
+    """
+    if body is None:
+        body = {}
     if not isinstance(body, dict):
-        raise bad_request("bad request body")
-    toxicity = _validate_toxicity(body["toxicity"]) if "toxicity" in body else toxic.toxicity
+        raise bad_body(f"expected a JSON object, got a JSON {json_kind(body)}")
+    toxicity = _toxicity(body.get("toxicity"), toxic.toxicity)
     attributes = validate_attributes(toxic.type, body.get("attributes"), toxic.attributes)
     return Toxic(toxic.name, toxic.type, toxic.stream, toxicity, attributes, toxic.generation + 1)
 

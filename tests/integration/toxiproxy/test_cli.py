@@ -74,4 +74,5 @@ def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "must hold a JSON list of proxies" in result.stderr
     config.write_text('[{"name": "no upstream"}]')
     result = run_cli("--port", str(free_port()), "--config", str(config))
-    assert (result.returncode, "upstream: missing required field" in result.stderr) == (1, True)
+    assert result.returncode == 1
+    assert "missing required field: upstream at proxy 1" in result.stderr

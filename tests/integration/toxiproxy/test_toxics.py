@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -73,19 +74,71 @@ def test_timeout_stops_data_then_closes(
     assert 0.5 <= elapsed < 5
 
 
-def test_timeout_zero_holds_until_removed_then_data_flows(
-    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+@contextmanager
+def proxied_pair(make_proxy: MakeProxy) -> Iterator[tuple[str, socket.socket, socket.socket]]:
+    """A proxy to an upstream this test holds: (proxy name, client side, upstream side)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(10)
+        name, port = make_proxy(f"127.0.0.1:{listener.getsockname()[1]}")
+        with connect(port) as client:
+            upstream, _ = listener.accept()  # the proxy dials the upstream per client
+            with upstream:
+                upstream.settimeout(10)
+                yield name, client, upstream
+
+
+def assert_held(sock: socket.socket) -> None:
+    """Neither data nor a close arrives on ``sock`` for half a second."""
+    sock.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        sock.recv(10)
+    sock.settimeout(10)
+
+
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+def test_timeout_zero_holds_then_its_removal_closes_the_connection(
+    api: httpx.Client, make_proxy: MakeProxy, stream: str
 ) -> None:
-    name, port = make_proxy(upstreams.echo)
-    add_toxic(api, name, type="timeout", attributes={"timeout": 0})
-    with connect(port, timeout=0.5) as sock:
-        sock.sendall(b"dropped")
-        with pytest.raises(TimeoutError):  # neither data nor close while the toxic exists
-            sock.recv(10)
-        api.delete(f"/proxies/{name}/toxics/timeout_downstream")
-        sock.settimeout(5)
-        sock.sendall(b"after")
-        assert recv_exactly(sock, 5) == b"after"
+    # Toxiproxy's TimeoutToxic.Cleanup closes the stub when the toxic is removed, so the
+    # dropped bytes never reappear as a stream with a hole in it
+    with proxied_pair(make_proxy) as (name, client, upstream):
+        client.sendall(b"ok")  # nothing on the connection yet: data flows
+        assert recv_exactly(upstream, 2) == b"ok"
+        add_toxic(api, name, type="timeout", stream=stream, attributes={"timeout": 0})
+        source, destination = (upstream, client) if stream == "downstream" else (client, upstream)
+        source.sendall(b"dropped")
+        assert_held(destination)  # timeout 0: dropped, and never closed while the toxic exists
+        started = time.monotonic()
+        assert api.delete(f"/proxies/{name}/toxics/timeout_{stream}").status_code == 204
+        client_data, _ = recv_until_closed(client)
+        upstream_data, _ = recv_until_closed(upstream)
+        closed_after = time.monotonic() - started
+    assert (client_data, upstream_data) == (b"", b"")  # the dropped bytes are gone, both ends
+    assert closed_after < 5  # closed by the removal, not by some later timeout
+
+
+def test_removing_a_timeout_closes_connections_it_did_not_act_on(
+    api: httpx.Client, make_proxy: MakeProxy
+) -> None:
+    # Cleanup runs on every link of the toxic's stream, whatever the toxicity draw decided
+    with proxied_pair(make_proxy) as (name, client, upstream):
+        add_toxic(api, name, type="timeout", toxicity=0.0, attributes={"timeout": 0})
+        upstream.sendall(b"passes")
+        assert recv_exactly(client, 6) == b"passes"  # toxicity 0: the toxic does not act
+        assert api.delete(f"/proxies/{name}/toxics/timeout_downstream").status_code == 204
+        assert recv_until_closed(client) == (b"", 0)
+        assert recv_until_closed(upstream) == (b"", 0)
+
+
+def test_updating_a_timeout_does_not_close_the_connection(
+    api: httpx.Client, make_proxy: MakeProxy
+) -> None:
+    with proxied_pair(make_proxy) as (name, client, upstream):
+        add_toxic(api, name, type="timeout", attributes={"timeout": 0})
+        updated = api.post(f"/proxies/{name}/toxics/timeout_downstream", json={"toxicity": 0.0})
+        assert updated.status_code == 200, updated.text
+        upstream.sendall(b"flows")  # updated, not removed: no Cleanup, the toxic now idle
+        assert recv_exactly(client, 5) == b"flows"
 
 
 def test_reset_peer_resets_the_connection(
@@ -145,6 +198,24 @@ def test_bandwidth_bounds_throughput_on_the_chosen_stream_only(
     assert len(data) == size
     assert elapsed >= 0.9  # 100 000 bytes at 100 000 bytes/s
     assert elapsed < 10
+
+
+def test_bandwidth_rate_zero_holds_the_data_until_the_toxic_goes(
+    api: httpx.Client, make_proxy: MakeProxy, upstreams: Upstreams
+) -> None:
+    # Toxiproxy's bandwidth split loop never forwards a chunk at rate 0 (the attribute's
+    # default); removing the toxic interrupts it and the held chunk goes through
+    name, port = make_proxy(upstreams.blob)
+    add_toxic(api, name, type="bandwidth", attributes={"rate": 0})
+    with connect(port) as sock:
+        sock.sendall(b"100\n")
+        assert_held(sock)
+        started = time.monotonic()
+        assert api.delete(f"/proxies/{name}/toxics/bandwidth_downstream").status_code == 204
+        data, _ = recv_until_closed(sock)
+        released_after = time.monotonic() - started
+    assert data == b"x" * 100
+    assert released_after < 5
 
 
 def test_slicer_splits_data_into_many_small_delayed_reads(

@@ -42,25 +42,63 @@ def test_every_documented_type_is_accepted_with_its_attributes(toxic_type: str) 
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "status", "message"),
     [
-        ({"type": "nope"}, "invalid toxic type"),
-        ({}, "invalid toxic type"),
-        ({"type": "latency", "stream": "sideways"}, "stream was invalid"),
-        ({"type": "latency", "toxicity": 1.5}, "toxicity must be between 0 and 1"),
-        ({"type": "latency", "toxicity": "high"}, "toxicity must be a number"),
-        ({"type": "latency", "attributes": {"latency": "100"}}, "must be an integer"),
-        ({"type": "latency", "attributes": {"latency": 1.5}}, "must be an integer"),
-        ({"type": "latency", "attributes": {"latency": -1}}, "must be >= 0"),
-        ({"type": "latency", "attributes": []}, "attributes must be a JSON object"),
-        ([], "bad request body"),
+        ({"type": "nope"}, 400, "invalid toxic type"),
+        ({}, 400, "invalid toxic type"),
+        (None, 400, "invalid toxic type"),  # JSON null: every default, no type
+        ({"type": "latency", "stream": "sideways"}, 400, "stream was invalid"),
+        ({"type": "nope", "stream": "sideways"}, 400, "stream was invalid"),  # stream first
+        ({"type": "latency", "stream": ""}, 400, "stream was invalid"),
+        ({"type": "latency", "toxicity": "high"}, 400, "bad request body: "),
+        ({"type": "latency", "name": 5}, 400, "bad request body: "),
+        ({"type": "latency", "attributes": {"latency": "100"}}, 400, "bad request body: "),
+        ({"type": "latency", "attributes": {"latency": 1.5}}, 400, "bad request body: "),
+        ({"type": "latency", "attributes": {"latency": True}}, 400, "bad request body: "),
+        ({"type": "latency", "attributes": {"latency": 2**63}}, 400, "bad request body: "),
+        ({"type": "latency", "attributes": []}, 400, "bad request body: "),
+        ({"type": "nope", "attributes": []}, 400, "bad request body: "),  # decoded first
+        ([], 400, "bad request body: "),
+        # the name is refused before the attributes are decoded, as AddToxicJson does
+        ({"type": "latency", "name": "taken", "attributes": {"x": 1}}, 409, "toxic already exists"),
+        ({"type": "bandwidth", "stream": "upstream", "attributes": {"rate": "x"}}, 409, "toxic"),
     ],
 )
-def test_bad_toxics_are_400_with_a_reason(body: object, message: str) -> None:
+def test_bad_toxics_have_toxiproxy_status_and_reason(
+    body: object, status: int, message: str
+) -> None:
     with pytest.raises(ApiError) as caught:
-        toxic_from_json(body)
-    assert caught.value.status == 400
-    assert message in caught.value.message
+        toxic_from_json(body, taken={"taken", "bandwidth_upstream"})
+    assert caught.value.status == status
+    assert caught.value.message.startswith(message)
+
+
+def test_out_of_range_toxicity_and_negative_attributes_are_kept_as_given() -> None:
+    # Toxiproxy validates neither: toxicity is a float32 compared with rand.Float32()
+    toxic = toxic_from_json(
+        {"type": "latency", "toxicity": 1.5, "attributes": {"latency": -100, "jitter": -5}}
+    )
+    assert (toxic.toxicity, toxic.attributes) == (1.5, {"latency": -100, "jitter": -5})
+    assert toxic_applies(3, "db", 0, toxic)  # > 1: always acts
+    assert not toxic_applies(3, "db", 0, update_toxic(toxic, {"toxicity": -0.5}))  # < 0: never
+    assert latency_delay_ms(toxic.attributes, random.Random(0)) == 0.0  # negative: no delay
+    limit = toxic_from_json({"type": "limit_data", "attributes": {"bytes": -1}})
+    assert limit.attributes == {"bytes": -1}
+
+
+def test_null_leaves_defaults_and_stream_is_case_insensitive() -> None:
+    toxic = toxic_from_json(
+        {"type": "latency", "stream": "UpStream", "toxicity": None, "attributes": None}
+    )
+    assert (toxic.name, toxic.stream, toxic.direction) == (
+        "latency_UpStream",
+        "UpStream",
+        "upstream",
+    )
+    assert (toxic.toxicity, toxic.attributes) == (1.0, {"latency": 0, "jitter": 0})
+    updated = update_toxic(toxic, {"attributes": {"latency": None, "jitter": 3}})
+    assert updated.attributes == {"latency": 0, "jitter": 3}
+    assert update_toxic(updated, None).generation == updated.generation + 1  # restarted anyway
 
 
 def test_update_merges_attributes_and_bumps_generation() -> None:
