@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
 from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIASGIMiddleware
 
 from refactored.application.ports import (
     AlertSink,
@@ -48,7 +50,11 @@ from refactored.infrastructure.observability.alerts import GoogleChatAlertSink
 from refactored.infrastructure.observability.latency import LatencyWatch
 from refactored.infrastructure.observability.logging import configure_logging
 from refactored.infrastructure.observability.loop_lag import monitor_loop_lag
-from refactored.infrastructure.observability.tracing import configure_tracing
+from refactored.infrastructure.observability.tracing import (
+    ExporterFactory,
+    Tracing,
+    exporter_factory,
+)
 from refactored.infrastructure.scheduler import run_daily
 from refactored.infrastructure.web.errors import install_error_handlers
 from refactored.infrastructure.web.limiter import build_limiter, rate_limit_handler
@@ -80,14 +86,15 @@ class Overrides:
     alerts: AlertSink | None = None
     clock: Clock | None = None
     retry_sleep: Sleep | None = None
+    span_exporter: SpanExporter | None = None  # instead of OTEL_EXPORTER's (tests read spans)
     background_tasks: bool = True
 
 
 def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> FastAPI:
     settings = settings or Settings()  # type: ignore[call-arg]  # read from the environment
     overrides = overrides or Overrides()
-    configure_logging(settings.log_level)
-    configure_tracing(settings.otel_exporter)
+    configure_logging(settings.log_level, secrets_of(settings))
+    exporter = exporter_factory(settings.otel_exporter)  # a missing package fails here
     limiter = build_limiter(
         settings.rate_limit_enabled and settings.enabled(Policy.RATE_LIMIT),
         settings.rate_limit_default,
@@ -96,7 +103,7 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.container, tasks = await _wire(app, settings, overrides, stack)
+            app.state.container, tasks = await _wire(app, settings, overrides, exporter, stack)
             running: list[asyncio.Task[Any]] = []
             for coro in tasks:
                 if overrides.background_tasks:
@@ -118,6 +125,9 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     app.add_exception_handler(RateLimitExceeded, rate_limit_handler(limiter))
     install_error_handlers(app)
     timeouts = settings.enabled(Policy.TIMEOUTS)
+    # Routes without their own @limiter.limit (FastAPI's /docs, /openapi.json) get
+    # RATE_LIMIT_DEFAULT here; the decorated ones are left to their decorator.
+    app.add_middleware(SlowAPIASGIMiddleware)
     app.add_middleware(
         DeadlineMiddleware,
         seconds=settings.scaled(settings.request_deadline_s) if timeouts else None,
@@ -127,6 +137,17 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(build_router(settings, limiter))
     return app
+
+
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """The values the logs must never show (the formatter masks them wherever they appear)."""
+    values = (
+        settings.secret_key,
+        settings.admin_token,
+        settings.llm_api_key,
+        settings.memory_api_key,
+    )
+    return tuple(v for v in values if v)
 
 
 def _breaker(settings: Settings, name: str, alerts: AlertSink) -> CircuitBreaker:
@@ -171,6 +192,7 @@ def _policy(
             settings.scaled(settings.retry_initial_s),
             settings.scaled(settings.retry_max_s),
             settings.scaled(settings.retry_jitter_s),
+            settings.scaled(settings.retry_after_max_s),
         )
         retry = RetryPolicy(
             config,
@@ -220,12 +242,20 @@ def _pool(settings: Settings, *, job: bool) -> PoolConfig:
 
 
 async def _wire(
-    app: FastAPI, settings: Settings, o: Overrides, stack: AsyncExitStack
+    app: FastAPI,
+    settings: Settings,
+    o: Overrides,
+    exporter: ExporterFactory | None,
+    stack: AsyncExitStack,
 ) -> tuple[Container, list[Coroutine[Any, Any, Any]]]:
     """Build every adapter; return the container and the background tasks to run."""
     s = settings
     timeouts = s.enabled(Policy.TIMEOUTS)
     tasks: list[Coroutine[Any, Any, Any]] = [monitor_loop_lag(s.loop_lag_interval_s)]
+    tracing = Tracing(exporter, o.span_exporter)
+    # closed last (the stack unwinds in reverse): every other adapter's spans have ended
+    stack.push_async_callback(tracing.aclose, s.scaled(s.otel_flush_timeout_s))
+    app.state.tracing = tracing
 
     def client(base_url: str, timeout_s: float | None) -> Any:
         c = build_client(
@@ -262,38 +292,30 @@ async def _wire(
         s.llm_model,
         s.llm_api_key,
         _policy(s, "llm", s.llm_timeout_s, alerts, breakers.get("llm"), o.retry_sleep),
+        tracing.tracer(HttpxLlmAnalyzer.__module__),
     )
     memory = o.memory or HttpxMemoryStore(
         client(s.memory_api_url, s.memory_timeout_s),
         s.memory_api_key,
         _policy(s, "memory", s.memory_timeout_s, alerts, breakers.get("memory"), o.retry_sleep),
+        tracing.tracer(HttpxMemoryStore.__module__),
     )
-
-    store = o.store
     engine = None
-    if store is None:
+    if o.store is None:
         engine = build_engine(s.async_database_url, _pool(s, job=False), "refactored")
         stack.push_async_callback(engine.dispose)
-        store = SqlAlchemyFriendshipStore(
-            engine,
-            unit_timeout_s=s.scaled(s.db_call_timeout_s) if timeouts else None,
-            reserve_s=s.scaled(s.deadline_reserve_s) if timeouts else 0.0,
-        )
-    job_store = o.job_store
-    if job_store is None:
-        if s.enabled(Policy.JOB_BULKHEAD) and engine is not None:
-            job_engine = build_engine(s.async_database_url, _pool(s, job=True), "refactored-job")
-            stack.push_async_callback(job_engine.dispose)
-            job_store = SqlAlchemyFriendshipStore(job_engine)
-        else:
-            job_store = store
 
     publisher = o.publisher
     if publisher is None and s.amqp_url:
-        amqp = AioPikaEventPublisher(s.amqp_url, s.scaled(s.amqp_timeout_s) if timeouts else 60.0)
+        amqp = AioPikaEventPublisher(
+            s.amqp_url,
+            s.scaled(s.amqp_timeout_s) if timeouts else 60.0,
+            tracing.tracer(AioPikaEventPublisher.__module__),
+        )
         stack.push_async_callback(amqp.aclose)
         publisher = amqp
     outbox = s.enabled(Policy.OUTBOX)
+    relay = None
     if outbox and engine is not None:
         relay = OutboxRelay(
             engine,
@@ -306,6 +328,30 @@ async def _wire(
             retry_max_s=s.scaled(s.outbox_retry_max_s),
         )
         tasks.append(relay.run())
+    # a committed outbox event wakes this worker's relay rather than waiting for its poll
+    event_committed = relay.notify if relay is not None else None
+
+    store_tracer = tracing.tracer(SqlAlchemyFriendshipStore.__module__)
+    store = o.store
+    if store is None:
+        assert engine is not None
+        store = SqlAlchemyFriendshipStore(
+            engine,
+            unit_timeout_s=s.scaled(s.db_call_timeout_s) if timeouts else None,
+            reserve_s=s.scaled(s.deadline_reserve_s) if timeouts else 0.0,
+            tracer=store_tracer,
+            on_event_committed=event_committed,
+        )
+    job_store = o.job_store
+    if job_store is None:
+        if s.enabled(Policy.JOB_BULKHEAD) and engine is not None:
+            job_engine = build_engine(s.async_database_url, _pool(s, job=True), "refactored-job")
+            stack.push_async_callback(job_engine.dispose)
+            job_store = SqlAlchemyFriendshipStore(
+                job_engine, tracer=store_tracer, on_event_committed=event_committed
+            )
+        else:
+            job_store = store
 
     clock = o.clock or SystemClock()
     fallbacks = s.enabled(Policy.FALLBACKS)

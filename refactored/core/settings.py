@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     retry_initial_s: float = 2.0
     retry_max_s: float = 8.0
     retry_jitter_s: float = 1.0
+    # The longest Retry-After honoured; a dependency asking for more is not retried at all
+    # (the call fails to its fallback now): outside a request deadline (the nightly job)
+    # nothing else would bound that wait but JOB_TIMEOUT_S.
+    retry_after_max_s: float = Field(60.0, gt=0)
     # breaker
     circuit_breaker_failure_threshold: int = Field(5, ge=1)
     circuit_breaker_recovery_timeout: float = Field(60.0, gt=0)
@@ -114,6 +118,7 @@ class Settings(BaseSettings):
     alert_latency_p99_s: float = 5.0
     alert_timeout_s: float = 5.0
     otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_flush_timeout_s: float = Field(5.0, gt=0)  # at shutdown, for the queued spans
     loop_lag_interval_s: float = 0.25
     # nightly schedule: 03:00 UTC
     nightly_hour_utc: int = Field(3, ge=0, le=23)

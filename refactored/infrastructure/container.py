@@ -24,5 +24,4 @@ class Container:
     nightly_job: NightlyJob
     alerts: AlertSink
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
-    on_event_stored: Callable[[], None] | None = None
     ready_check: Callable[[], Awaitable[None]] | None = None

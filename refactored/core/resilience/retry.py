@@ -1,9 +1,13 @@
 """Bounded retries with tenacity: named transient errors only, capped by attempts and deadline.
 
 Backoff is exponential (2-4-8 s x TIME_SCALE) with jitter; a ``Retry-After`` from
-the dependency is honoured (the wait is at least that long). Retrying stops
-when the attempts are used up *or* the next wait would end after the request
-deadline. Cancellation is never retried (tenacity re-raises it untouched).
+the dependency is honoured (the wait is at least that long) up to
+``retry_after_max_s``. Retrying stops when the attempts are used up, the next
+wait would end after the request deadline, *or* the dependency asks to wait
+longer than ``retry_after_max_s``: then the call fails now (to its fallback)
+instead of waiting a shorter time than asked and being refused again, or
+waiting as long as asked where no deadline bounds it (the nightly job).
+Cancellation is never retried (tenacity re-raises it untouched).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class RetryConfig:
     initial_s: float = 2.0
     max_s: float = 8.0
     jitter_s: float = 1.0
+    retry_after_max_s: float = 60.0
 
     def backoff(self, attempt_number: int, rng: random.Random) -> float:
         """Wait after attempt ``attempt_number`` (1-based): 2, 4, 8... capped, plus jitter."""
@@ -44,16 +49,24 @@ class RetryPolicy:
     on_retry: Callable[[], None] | None = None
     deadline_reserve_s: float = 0.0  # see DependencyPolicy.deadline_reserve_s
 
+    @staticmethod
+    def _retry_after(state: RetryCallState) -> float | None:
+        exc = state.outcome.exception() if state.outcome else None
+        return exc.retry_after if isinstance(exc, TransientFailure) else None
+
     def _wait(self, state: RetryCallState) -> float:
         wait = self.config.backoff(state.attempt_number, self.rng or random.Random())
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientFailure) and exc.retry_after is not None:
-            wait = max(wait, exc.retry_after)
+        retry_after = self._retry_after(state)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
         return wait
 
     def _stop(self, state: RetryCallState) -> bool:
         if state.attempt_number >= self.config.attempts:
             return True
+        retry_after = self._retry_after(state)
+        if retry_after is not None and retry_after > self.config.retry_after_max_s:
+            return True  # asked to wait longer than we ever do: give up now (module doc)
         left = remaining()
         return left is not None and state.upcoming_sleep >= left - self.deadline_reserve_s
 

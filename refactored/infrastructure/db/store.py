@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +32,6 @@ from refactored.infrastructure.db.tables import (
     processed_conversations,
     topic_metrics,
 )
-
-tracer = trace.get_tracer(__name__)
 
 
 async def _load_topics(
@@ -73,8 +71,12 @@ async def _stored_response(conn: AsyncConnection, conversation_id: str) -> dict[
 class SqlAlchemyUnitOfWork:
     """One open transaction on one pooled connection."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(
+        self, conn: AsyncConnection, on_event_committed: Callable[[], None] | None = None
+    ) -> None:
         self._conn = conn
+        self._on_event_committed = on_event_committed
+        self._events = False
 
     async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
         return await _stored_response(self._conn, conversation_id)
@@ -172,6 +174,7 @@ class SqlAlchemyUnitOfWork:
                 attempts=0,
             )
         )
+        self._events = True
 
     async def mark_rescored(
         self, conversation_id: str, correction: int, analysis: dict[str, Any], now: datetime
@@ -206,6 +209,9 @@ class SqlAlchemyUnitOfWork:
 
     async def commit(self) -> None:
         await self._conn.commit()
+        if self._events and self._on_event_committed is not None:
+            self._events = False
+            self._on_event_committed()  # only now can the relay see the rows
 
 
 class SqlAlchemyFriendshipStore:
@@ -216,15 +222,24 @@ class SqlAlchemyFriendshipStore:
     slow database answers 503 ``storage_unavailable`` before the deadline's 504. On expiry
     the connection is invalidated (terminated, no round trip) instead of rolled back: the
     rollback would cross the same slow link. None (the job pool, ``timeouts`` off): only
-    the per-statement bounds of the engine apply.
+    the per-statement bounds of the engine apply. ``on_event_committed`` is called after
+    each commit that wrote an outbox event (it wakes the relay).
     """
 
     def __init__(
-        self, engine: AsyncEngine, unit_timeout_s: float | None = None, reserve_s: float = 0.0
+        self,
+        engine: AsyncEngine,
+        unit_timeout_s: float | None = None,
+        reserve_s: float = 0.0,
+        *,
+        tracer: trace.Tracer | None = None,
+        on_event_committed: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._unit_timeout = unit_timeout_s
         self._reserve = reserve_s
+        self._tracer = tracer or trace.get_tracer(__name__)
+        self._on_event_committed = on_event_committed
 
     def _bound(self) -> float | None:
         if self._unit_timeout is None:
@@ -254,11 +269,11 @@ class SqlAlchemyFriendshipStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlAlchemyUnitOfWork]:
-        with tracer.start_as_current_span("db.transaction"), storage_errors():
+        with self._tracer.start_as_current_span("db.transaction"), storage_errors():
             async with self._connection() as conn:
                 await conn.begin()
                 try:
-                    yield SqlAlchemyUnitOfWork(conn)
+                    yield SqlAlchemyUnitOfWork(conn, self._on_event_committed)
                 finally:
                     if conn.in_transaction() and not conn.invalidated:
                         with suppress(Exception):  # the connection may be the thing that broke
@@ -266,7 +281,7 @@ class SqlAlchemyFriendshipStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        with tracer.start_as_current_span("db.read"), storage_errors():
+        with self._tracer.start_as_current_span("db.read"), storage_errors():
             async with self._connection() as conn:
                 yield conn
 

@@ -24,8 +24,6 @@ from refactored.domain.analysis import (
 )
 from refactored.infrastructure.http.responses import json_body, send
 
-tracer = trace.get_tracer(__name__)
-
 INSTRUCTIONS = {
     "emotion": 'Classify the user\'s overall emotion. Answer {"emotion": one of very_negative, '
     "negative, neutral, positive, very_positive}.",
@@ -43,12 +41,18 @@ def messages_json(messages: Sequence[Message]) -> str:
 
 class HttpxLlmAnalyzer:
     def __init__(
-        self, client: httpx.AsyncClient, model: str, api_key: str, policy: DependencyPolicy
+        self,
+        client: httpx.AsyncClient,
+        model: str,
+        api_key: str,
+        policy: DependencyPolicy,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._client = client
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._policy = policy
+        self._tracer = tracer or trace.get_tracer(__name__)
 
     async def _ask(self, task: str, user_content: str) -> dict[str, Any]:
         body = {
@@ -62,7 +66,9 @@ class HttpxLlmAnalyzer:
         }
 
         async def attempt() -> dict[str, Any]:
-            with tracer.start_as_current_span("llm.chat_completions", attributes={"task": task}):
+            with self._tracer.start_as_current_span(
+                "llm.chat_completions", attributes={"task": task}
+            ):
                 response = await send(
                     lambda: self._client.post("chat/completions", json=body, headers=self._headers),
                     "llm",

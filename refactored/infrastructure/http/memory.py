@@ -13,14 +13,19 @@ from refactored.core.resilience.errors import CallFailed
 from refactored.core.resilience.policy import DependencyPolicy
 from refactored.infrastructure.http.responses import json_body, send
 
-tracer = trace.get_tracer(__name__)
-
 
 class HttpxMemoryStore:
-    def __init__(self, client: httpx.AsyncClient, api_key: str, policy: DependencyPolicy) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: str,
+        policy: DependencyPolicy,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self._client = client
         self._headers = {"Authorization": f"Token {api_key}"} if api_key else {}
         self._policy = policy
+        self._tracer = tracer or trace.get_tracer(__name__)
 
     async def add(self, user_id: str, agent_id: str, messages: Sequence[Message]) -> int:
         body = {
@@ -30,7 +35,7 @@ class HttpxMemoryStore:
         }
 
         async def attempt() -> int:
-            with tracer.start_as_current_span("memory.add"):
+            with self._tracer.start_as_current_span("memory.add"):
                 response = await send(
                     lambda: self._client.post("v1/memories/", json=body, headers=self._headers),
                     "memory",

@@ -6,7 +6,9 @@ broker's confirm and the ``published_at`` update re-publishes it later, which
 is why consumers de-duplicate on ``event_id``. While the broker is down the
 rows stay, get ``attempts``/``last_error``, and are retried with a capped exponential
 backoff. The loop can never hang: the publisher bounds every broker operation and each
-iteration runs under a watchdog timeout; any failure is logged and retried.
+iteration runs under a watchdog timeout; any failure is logged and retried. Between
+passes the relay waits for its poll interval or for :meth:`OutboxRelay.notify`, which the
+store calls after committing an event, so a new event goes out at once.
 """
 
 from __future__ import annotations
@@ -49,8 +51,12 @@ class OutboxRelay:
         self._alerts = alerts
         self._iteration_timeout = iteration_timeout_s
         self._retry_max = retry_max_s if retry_max_s is not None else 30 * poll_interval_s
-        self.wakeup = asyncio.Event()
+        self._wakeup = asyncio.Event()
         self.failures = 0  # consecutive failed iterations (drives the backoff)
+
+    def notify(self) -> None:
+        """An event was committed: relay it now rather than at the next poll."""
+        self._wakeup.set()
 
     async def backlog(self) -> int:
         with storage_errors():
@@ -85,6 +91,7 @@ class OutboxRelay:
                     try:
                         await self._publisher.publish(row.payload)
                     except BrokerUnavailable as exc:
+                        log.warning("outbox relay: broker unavailable", extra={"error": str(exc)})
                         self.failures += 1
                         await conn.execute(
                             sa.update(outbox_events)
@@ -123,6 +130,9 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay forever: drain while there is work, else wait for a poll, a wake-up or backoff."""
         while True:
+            # Cleared before the pass, not after: a notify() that arrives during the pass
+            # (an event committed after its SELECT) must still end the wait below at once.
+            self._wakeup.clear()
             try:
                 published = await self.iterate()
             except StorageUnavailable as exc:
@@ -140,6 +150,5 @@ class OutboxRelay:
             if self.failures:  # backing off: new events must not hammer a broker that is down
                 await asyncio.sleep(self._backoff())
                 continue
-            self.wakeup.clear()
             with suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=self._interval)
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)

@@ -24,15 +24,15 @@ from refactored.application.errors import BrokerUnavailable
 from refactored.application.events import EXCHANGE, ROUTING_KEY
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 
 class AioPikaEventPublisher:
     """Lazily connects; a publish either is confirmed by the broker or raises BrokerUnavailable."""
 
-    def __init__(self, amqp_url: str, timeout_s: float) -> None:
+    def __init__(self, amqp_url: str, timeout_s: float, tracer: trace.Tracer | None = None) -> None:
         self._url = amqp_url
         self._timeout = timeout_s
+        self._tracer = tracer or trace.get_tracer(__name__)
         self._connection: AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._lock = asyncio.Lock()
@@ -60,7 +60,7 @@ class AioPikaEventPublisher:
             log.debug("closing a broken AMQP connection failed", exc_info=True)
 
     async def publish(self, event: dict[str, Any]) -> None:
-        with tracer.start_as_current_span("amqp.publish"):
+        with self._tracer.start_as_current_span("amqp.publish"):
             message = aio_pika.Message(
                 body=json.dumps(event).encode(),
                 content_type="application/json",

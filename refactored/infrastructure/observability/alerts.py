@@ -63,7 +63,7 @@ class GoogleChatAlertSink:
         log.warning(
             "alert",
             extra={
-                "level": level,
+                "alert_level": level,
                 "title": title,
                 "alert_message": message,
                 "conversation_id": conversation_id,

@@ -149,3 +149,22 @@ async def test_outbox_policy_keeps_events_through_a_broker_error(
         assert healed.events == []  # the inline publish failed and nothing kept the event
     else:
         assert [e["conversation_id"] for e in healed.events] == ["c1"]
+
+
+async def test_a_committed_event_wakes_the_relay_long_before_its_poll(app_client: Any) -> None:
+    """The store notifies the relay after the commit: no waiting for OUTBOX_POLL_INTERVAL_S."""
+    from refactored.main import Overrides
+
+    publisher = RecordingPublisher()
+    poll_s = 3600 * 0.1  # OUTBOX_POLL_INTERVAL_S x TIME_SCALE of make_settings: 6 minutes
+    async with app_client(Overrides(publisher=publisher), outbox_poll_interval_s=3600) as client:
+        # The first event may still be caught by the relay's first pass at start-up; the
+        # second is committed after the relay published the first and went back to waiting.
+        for n, cid in enumerate(("c1", "c2"), start=1):
+            response = await client.post("/v1/conversations/end", json=conversation(cid))
+            assert response.status_code == 200
+            # a hang guard far below the poll interval, not a latency assert
+            async with asyncio.timeout(poll_s / 10):
+                while len(publisher.events) < n:
+                    await asyncio.sleep(0.01)
+    assert [e["conversation_id"] for e in publisher.events] == ["c1", "c2"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import respx
+from fastapi import FastAPI
 
 from refactored.core.settings import ExplicitSettings, Settings
 from refactored.main import Overrides, create_app
@@ -44,19 +45,23 @@ async def no_sleep(seconds: float) -> None:
     """Retry backoff in tests: never sleep (tenacity's sleep hook)."""
 
 
+def unit_overrides(**fields: Any) -> Overrides:
+    """The harness's adapters (in-memory store, recorded alerts, no sleeping), or ``fields``."""
+    values: dict[str, Any] = {
+        "store": InMemoryStore(),
+        "alerts": RecordingAlerts(),
+        "retry_sleep": no_sleep,
+        "background_tasks": False,
+    }
+    values.update(fields)
+    return Overrides(**values)
+
+
 @asynccontextmanager
-async def running_app(
-    deps: FakeDependencies,
-    store: InMemoryStore | None = None,
-    alerts: RecordingAlerts | None = None,
-    **settings: Any,
-) -> AsyncIterator[httpx.AsyncClient]:
-    overrides = Overrides(
-        store=store or InMemoryStore(),
-        alerts=alerts or RecordingAlerts(),
-        retry_sleep=no_sleep,
-        background_tasks=False,
-    )
+async def running(
+    deps: FakeDependencies, overrides: Overrides, **settings: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app (for its state) and a client, inside the app's lifespan."""
     app = create_app(unit_settings(**settings), overrides)
     with respx.mock(assert_all_called=False) as router:
         router.route(host="llm.test").mock(side_effect=deps)
@@ -64,7 +69,19 @@ async def running_app(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-                yield client
+                yield app, client
+
+
+@asynccontextmanager
+async def running_app(
+    deps: FakeDependencies,
+    store: InMemoryStore | None = None,
+    alerts: RecordingAlerts | None = None,
+    **settings: Any,
+) -> AsyncIterator[httpx.AsyncClient]:
+    overrides = unit_overrides(store=store or InMemoryStore(), alerts=alerts or RecordingAlerts())
+    async with running(deps, overrides, **settings) as (_, client):
+        yield client
 
 
 def conversation(cid: str = "c1", user: str = "u1") -> dict[str, Any]:

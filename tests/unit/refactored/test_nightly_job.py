@@ -13,6 +13,8 @@ from refactored.application.use_cases.end_conversation import (
     EndConversationCommand,
 )
 from refactored.application.use_cases.nightly_job import NightlyJob
+from tests.unit.refactored.app_harness import conversation, running, unit_overrides
+from tests.unit.refactored.fake_llm import FakeDependencies
 from tests.unit.refactored.fakes import FakeAnalyzer, FakeMemory, FixedClock, InMemoryStore
 
 pytestmark = pytest.mark.unit
@@ -138,3 +140,30 @@ async def test_scheduler_skips_the_night_when_another_worker_holds_the_lock(
     with pytest.raises(asyncio.CancelledError):
         await scheduler.run_daily(job, 3, 1.0, held_elsewhere)
     assert runs == ["ran"]
+
+
+async def test_nightly_summary_fails_now_when_the_llm_asks_to_wait_past_the_cap() -> None:
+    """Through the app: RETRY_AFTER_MAX_S (scaled) caps Retry-After outside any request deadline.
+
+    The admin endpoint is exempt from the request deadline, so without the cap the job
+    would sleep the hour the LLM asks for (up to JOB_TIMEOUT_S) before its fallback.
+    """
+    sleeps: list[float] = []
+
+    async def recording_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    deps = FakeDependencies(retry_after="3600")
+    overrides = unit_overrides(retry_sleep=recording_sleep)
+    async with running(deps, overrides, retry_after_max_s=60) as (_, client):  # 60 ms scaled
+        assert (await client.post("/v1/conversations/end", json=conversation())).status_code == 200
+        deps.fail["summary"] = 429
+        response = await client.post(
+            "/v1/admin/nightly",
+            headers={"Authorization": "Bearer secret-token"},
+            json={"now": "2025-01-01T12:00:00Z"},
+        )
+    assert response.status_code == 200
+    assert response.json()["summaries_failed"] == 1
+    assert deps.calls.count("summary") == 1  # not retried
+    assert sleeps == []

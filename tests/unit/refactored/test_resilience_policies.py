@@ -35,12 +35,16 @@ class Flaky:
         return "ok"
 
 
-def policy(sleeps: list[float], attempts: int = 3, jitter: float = 0.0) -> RetryPolicy:
+def policy(
+    sleeps: list[float], attempts: int = 3, jitter: float = 0.0, retry_after_max: float = 60.0
+) -> RetryPolicy:
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
     return RetryPolicy(
-        RetryConfig(attempts, 2.0, 8.0, jitter), sleep=fake_sleep, rng=random.Random(1)
+        RetryConfig(attempts, 2.0, 8.0, jitter, retry_after_max),
+        sleep=fake_sleep,
+        rng=random.Random(1),
     )
 
 
@@ -72,6 +76,22 @@ async def test_retry_honours_retry_after() -> None:
     call = Flaky(TransientFailure("429", retry_after=7.0))
     await policy(sleeps).call(call)
     assert sleeps == [7.0]
+
+
+async def test_retry_after_up_to_the_cap_is_honoured_in_full() -> None:
+    sleeps: list[float] = []
+    call = Flaky(TransientFailure("429", retry_after=60.0))
+    assert await policy(sleeps, retry_after_max=60.0).call(call) == "ok"
+    assert sleeps == [60.0]
+
+
+async def test_retry_after_above_the_cap_gives_up_at_once_instead_of_waiting() -> None:
+    """No request deadline here (the nightly job): only the cap stops an hour-long wait."""
+    sleeps: list[float] = []
+    call = Flaky(TransientFailure("429", retry_after=3600.0))
+    with pytest.raises(TransientFailure, match="429"):
+        await policy(sleeps, retry_after_max=60.0).call(call)
+    assert (call.attempts, sleeps) == (1, [])
 
 
 async def test_retry_never_retries_permanent_failures_or_cancellation() -> None:
