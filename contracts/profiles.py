@@ -19,13 +19,30 @@ class Profile:
     sequences: int
     requests_per_sequence: int
     derandomize: bool
+    fault_sequences: int  # sequences replayed per fault schedule (seeds 0.., as the pairs)
+    minimise_replays: int  # budget of the minimiser, per mismatch: replays ...
+    minimise_seconds: float  # ... and seconds (no replay starts after; pytest timeout 300 s)
 
 
 PROFILES = {
-    # fast is part of `make test`: deterministic (derandomize) so it cannot flake
-    "fast": Profile(rules_examples=200, sequences=1, requests_per_sequence=40, derandomize=True),
+    # fast is part of `make test`: deterministic (derandomize, fixed seeds) so it cannot flake
+    "fast": Profile(
+        rules_examples=200,
+        sequences=1,
+        requests_per_sequence=40,
+        derandomize=True,
+        fault_sequences=1,
+        minimise_replays=12,
+        minimise_seconds=90,
+    ),
     "deep": Profile(
-        rules_examples=5000, sequences=10, requests_per_sequence=200, derandomize=False
+        rules_examples=5000,
+        sequences=10,
+        requests_per_sequence=200,
+        derandomize=False,
+        fault_sequences=3,
+        minimise_replays=30,
+        minimise_seconds=120,
     ),
 }
 

@@ -20,10 +20,18 @@ class ContractRun:
     examples_tried: dict[str, int] = field(default_factory=dict)
     sequences_replayed: int = 0
     requests_replayed: int = 0
+    minimisation_replays: int = 0
+    # per check: what it really compared (e.g. degraded answers checked against DESIGN §5)
+    checks: dict[str, dict[str, int]] = field(default_factory=dict)
     mismatches: list[dict[str, object]] = field(default_factory=list)
 
     def count_example(self, check: str) -> None:
         self.examples_tried[check] = self.examples_tried.get(check, 0) + 1
+
+    def add_counts(self, check: str, counts: dict[str, int]) -> None:
+        into = self.checks.setdefault(check, {})
+        for k, v in counts.items():
+            into[k] = into.get(k, 0) + v
 
     def add_mismatch(self, check: str, minimal_input: str, diff: list[str]) -> None:
         self.mismatches.append({"check": check, "input": minimal_input, "diff": diff})
@@ -54,10 +62,17 @@ def write_report(run: ContractRun, duration_s: float) -> Path | None:
         f"- examples tried: {summary['examples_total']} "
         + ", ".join(f"{k}={v}" for k, v in sorted(run.examples_tried.items())),
         f"- sequences replayed: {run.sequences_replayed}",
-        f"- requests replayed: {run.requests_replayed}",
+        f"- requests replayed: {run.requests_replayed}"
+        + (
+            f" (minimisation: {run.minimisation_replays} replays)"
+            if run.minimisation_replays
+            else ""
+        ),
         f"- mismatches: {len(run.mismatches)}",
         f"- duration: {duration_s:.1f} s",
     ]
+    for check, counts in sorted(run.checks.items()):
+        lines.append(f"- {check}: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     for m in run.mismatches:
         lines += ["", f"## {m['check']}", "", "```", str(m["input"]), *m["diff"], "```"]  # type: ignore[misc]
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")

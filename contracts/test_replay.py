@@ -2,19 +2,34 @@
 
 Both services run under gunicorn (1 worker) on their own fresh database, against the
 same fake LLM and Memory API, one after the other with a fake reset in between so
-each sees the same fake state and the same fault schedule.
+each sees the same fake state and the same fault schedule. A mismatch is minimised
+(:mod:`contracts.minimise`) and reported as the minimal request sequence, both
+answers and the field-by-field diff.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from chaos.fakes.testing import FakeHandle, start_fake
+from contracts.fault_checks import Findings, check_under_faults
+from contracts.minimise import minimise
 from contracts.profiles import current
-from contracts.replay import ADMIN_TOKEN, Request, first_divergence, generate, send, snapshot
+from contracts.replay import (
+    ADMIN_TOKEN,
+    NIGHTLY_PATH,
+    Key,
+    Replay,
+    Request,
+    compare_replays,
+    fallback_schedule,
+    generate,
+    send,
+    snapshot,
+)
 from contracts.report import RUN
 from harness.postgres import temporary_database
 from harness.processes import ProcessGroup
@@ -23,6 +38,10 @@ from harness.services import start_service
 pytestmark = pytest.mark.contracts
 SECRET = "contract-secret-key-0123456789abcdef0123456789ab"  # 48 chars
 assert len(SECRET) == 48
+# every 3rd LLM call answers 429 once (Retry-After 0): both versions retry and succeed
+FAULTS_429 = {"error": {"status": 429, "mode": "every_nth", "n": 3, "retry_after_s": 0}}
+# fault-free refactored replays, reused by the fault checks: (seed, length) -> Replay
+_CLEAN: dict[tuple[int, int], Replay] = {}
 
 
 @pytest.fixture
@@ -36,12 +55,16 @@ def run_target(
     fakes: dict[str, FakeHandle],
     target: str,
     requests: list[Request],
-    faults: dict[str, Any] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    llm_faults: dict[str, Any] | None = None,
+    request_faults: bool = False,
+) -> Replay:
+    """Replay on a fresh DB; ``llm_faults`` for the whole run, ``request_faults``: each
+    request's own faults. The DB is snapshotted before every nightly and at the end."""
     for handle in fakes.values():
         handle.control.reset()
-    if faults:
-        fakes["llm"].control.set_faults(faults)
+    if llm_faults:
+        fakes["llm"].control.set_faults(llm_faults)
+    nightlies = [i for i, r in enumerate(requests) if r.path == NIGHTLY_PATH]
     with temporary_database(pg_admin_url) as db:
         env = {
             "DATABASE_URL": db,
@@ -56,23 +79,50 @@ def run_target(
         }
         service = start_service(processes, target, env, workers=1, timeout_s=30)
         try:
-            answers = send(service.base_url, requests)
+            controls = {k: h.control for k, h in fakes.items()} if request_faults else None
+            answers, before = send(
+                service.base_url, requests, controls, nightlies, lambda: snapshot(db)
+            )
             state = snapshot(db)
         finally:
             service.process.stop()
     RUN.requests_replayed += len(requests)
-    return answers, state
+    return Replay(answers, state, before)
 
 
-def _compare(name: str, requests: list[Request], a: tuple[Any, Any], b: tuple[Any, Any]) -> None:
-    where = first_divergence(requests, a[0], b[0])
-    if where is None and a[1] != b[1]:
-        where = "final DB state differs:\n" + "\n".join(
-            f"  {t}: A={a[1][t]}\n       B={b[1][t]}" for t in a[1] if a[1][t] != b[1][t]
-        )
-    if where is not None:
-        RUN.add_mismatch(name, f"{len(requests)} requests", [where])
-        raise AssertionError(f"{name}: {where}")
+def _clean_refactored(
+    processes: ProcessGroup,
+    pg_admin_url: str,
+    fakes: dict[str, FakeHandle],
+    seed: int,
+    requests: list[Request],
+) -> Replay:
+    key = (seed, len(requests))
+    if key not in _CLEAN:
+        _CLEAN[key] = run_target(processes, pg_admin_url, fakes, "refactored", requests)
+    return _CLEAN[key]
+
+
+def _fail_minimised(
+    check: str,
+    requests: list[Request],
+    failure: str,
+    key: Key | None,
+    fails: Callable[[list[Request], list[int]], str | None],
+) -> None:
+    """Minimise the failing sequence, record it in the report, fail the test with it."""
+
+    def replay(indices: list[int]) -> str | None:
+        RUN.minimisation_replays += 1
+        return fails([requests[i] for i in indices], indices)
+
+    profile = current()
+    found = minimise(
+        requests, failure, key, replay, profile.minimise_replays, profile.minimise_seconds
+    )
+    text = found.report(requests)
+    RUN.add_mismatch(check, text.split("\n", 1)[0], text.split("\n")[1:])
+    raise AssertionError(f"{check}: {text}")
 
 
 @pytest.mark.parametrize(
@@ -87,69 +137,105 @@ def test_replay_gives_identical_answers_and_state(
     pair: tuple[str, str],
 ) -> None:
     profile = current()
+    refreshed = 0
+
+    def run(target: str, requests: list[Request], seed: int | None = None) -> Replay:
+        if target == "refactored" and seed is not None:
+            return _clean_refactored(processes, pg_admin_url, fakes, seed, requests)
+        return run_target(processes, pg_admin_url, fakes, target, requests)
+
+    def fails(sub: list[Request], numbers: list[int]) -> str | None:
+        found = compare_replays(sub, run(pair[0], sub), run(pair[1], sub), numbers)
+        return found.text if found else None
+
     for seed in range(profile.sequences):
         requests = generate(seed, profile.requests_per_sequence)
-        a = run_target(processes, pg_admin_url, fakes, pair[0], requests)
-        b = run_target(processes, pg_admin_url, fakes, pair[1], requests)
+        a = run(pair[0], requests, seed)
+        b = run(pair[1], requests, seed)
         RUN.sequences_replayed += 1
-        assert any(r["status"] == 200 for r in a[0]), "the replay must really score something"
-        _compare("-vs-".join(pair), requests, a, b)
+        assert any(r["status"] == 200 for r in a.answers), "the replay must really score something"
+        refreshed += sum(
+            ans["body"].get("summaries_refreshed", 0)
+            for req, ans in zip(requests, a.answers, strict=True)
+            if req.path == NIGHTLY_PATH and isinstance(ans["body"], dict)
+        )
+        mismatch = compare_replays(requests, a, b)
+        if mismatch is not None:
+            _fail_minimised("-vs-".join(pair), requests, mismatch.text, mismatch.key, fails)
+    RUN.add_counts("-vs-".join(pair), {"summaries_refreshed": refreshed})
+    assert refreshed > 0, "no nightly refreshed a summary: the summary rule was not contracted"
 
 
-FAULTS = {"error": {"status": 429, "mode": "every_nth", "n": 3, "retry_after_s": 0}}
+def _fault_check(
+    processes: ProcessGroup,
+    pg_admin_url: str,
+    fakes: dict[str, FakeHandle],
+    check: str,
+    requests: list[Request],
+    seed: int,
+    llm_faults: dict[str, Any] | None,
+) -> Findings:
+    """Refactored fault-free, then both versions with the faults; every check of
+    :func:`contracts.fault_checks.check_under_faults`; a problem fails, minimised."""
+    per_request = llm_faults is None
+
+    def replays(sub: list[Request], clean: Replay | None = None) -> tuple[Replay, Replay, Replay]:
+        clean = clean or run_target(processes, pg_admin_url, fakes, "refactored", sub)
+        legacy = run_target(processes, pg_admin_url, fakes, "legacy", sub, llm_faults, per_request)
+        refactored = run_target(
+            processes, pg_admin_url, fakes, "refactored", sub, llm_faults, per_request
+        )
+        return clean, legacy, refactored
+
+    def fails(sub: list[Request], numbers: list[int]) -> str | None:
+        found = check_under_faults(sub, *replays(sub), numbers).problems
+        return "\n".join(p.text for p in found) if found else None
+
+    clean = _clean_refactored(processes, pg_admin_url, fakes, seed, requests)
+    _, legacy, refactored = replays(requests, clean)
+    RUN.sequences_replayed += 1
+    stats = fakes["llm"].control.stats()["responses_by_status"]  # of the last run
+    assert set(stats) - {"200"}, f"{check}: no fault was injected: {stats}"
+    findings = check_under_faults(requests, clean, legacy, refactored)
+    RUN.add_counts(check, dict(findings.counts))
+    if findings.problems:
+        first = findings.problems[0]
+        text = "\n".join(p.text for p in findings.problems)
+        _fail_minimised(check, requests, text, first.key, fails)
+    print(f"{check} seed {seed}: {dict(sorted(findings.counts.items()))}")
+    return findings
 
 
-def _conversation_results(requests: list[Request], answers: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
-    """(index, friendship key, answer) of every conversation-end request, in order."""
-    for i, (req, ans) in enumerate(zip(requests, answers, strict=True)):
-        if req.path == "/v1/conversations/end" and req.body is not None:
-            yield i, (req.body["user_id"], req.body["agent_id"]), ans
-
-
+@pytest.mark.timeout(600)  # deep: 3 x 200 requests, legacy sleeps 0.2 s per 429 (~180 s)
 def test_replay_under_llm_429s_keeps_scores_identical_where_both_succeed(
     processes: ProcessGroup, pg_admin_url: str, fakes: dict[str, FakeHandle]
 ) -> None:
-    requests = generate(1000, current().requests_per_sequence)
-    clean_ref, _ = run_target(processes, pg_admin_url, fakes, "refactored", requests)
-    legacy, _ = run_target(processes, pg_admin_url, fakes, "legacy", requests, FAULTS)
-    refactored, _ = run_target(processes, pg_admin_url, fakes, "refactored", requests, FAULTS)
-    RUN.sequences_replayed += 1
-    assert fakes["llm"].control.stats()["responses_by_status"].get("429", 0) > 0, "no fault"
+    profile = current()
+    for seed in range(profile.fault_sequences):
+        requests = generate(seed, profile.requests_per_sequence)
+        counts = _fault_check(
+            processes, pg_admin_url, fakes, "faults-429-every-3rd", requests, seed, FAULTS_429
+        ).counts
+        assert counts["legacy_vs_refactored.conversations_compared"] > 0, "nothing compared"
+        assert counts["refactored_vs_clean.conversations_compared"] > 0, "nothing compared"
 
-    # a friendship is comparable until its first answer that differs in status or degraded:
-    # from there on both versions score from different stored states, legitimately
-    tainted: set[tuple[str, str]] = set()
-    compared, problems = 0, []
-    for (i, key, a), (_, _, b) in zip(
-        _conversation_results(requests, legacy),
-        _conversation_results(requests, refactored),
-        strict=True,
-    ):
-        if key in tainted:
-            continue
-        if (
-            a["status"] != 200
-            or b["status"] != 200
-            or a["body"]["degraded"] != b["body"]["degraded"]
-        ):
-            tainted.add(key)
-            continue
-        compared += 1
-        if a["body"] != b["body"]:
-            problems.append(f"#{i} {requests[i].body}\n  legacy: {a}\n  refactored: {b}")
-    # refactored with faults vs without: a difference must be explained by `degraded`
-    explained: set[tuple[str, str]] = set()
-    for (i, key, faulty), (_, _, clean) in zip(
-        _conversation_results(requests, refactored),
-        _conversation_results(requests, clean_ref),
-        strict=True,
-    ):
-        if faulty["status"] != 200 or faulty["body"]["degraded"]:
-            explained.add(key)
-        if key not in explained and faulty["body"] != clean["body"]:
-            problems.append(f"#{i} refactored changed without degraded:\n  {faulty}\n  {clean}")
-    if problems:
-        RUN.add_mismatch("faults-429-every-3rd", f"{len(requests)} requests", problems)
-    assert not problems, "\n".join(problems)
-    print(f"compared {compared} conversations; tainted friendships: {sorted(tainted)}")
-    assert compared > 0, "no conversation was comparable: the check proved nothing"
+
+@pytest.mark.timeout(600)  # room for a minimisation (120 s in deep) after the replays
+def test_replay_with_fallbacks_is_honest_and_identical_where_comparable(
+    processes: ProcessGroup, pg_admin_url: str, fakes: dict[str, FakeHandle]
+) -> None:
+    """Persistent faults on chosen requests (``fallback_schedule``): refactored falls back."""
+    profile = current()
+    for seed in range(profile.fault_sequences):
+        requests = fallback_schedule(generate(seed, profile.requests_per_sequence))
+        counts = _fault_check(
+            processes, pg_admin_url, fakes, "faults-fallbacks", requests, seed, None
+        ).counts
+        # the schedule must really exercise what it claims to
+        assert counts["refactored.faulted_conversations"] > 0
+        assert counts["refactored.honest_checked_degraded"] > 0, "no fallback checked vs §5"
+        assert counts["legacy_vs_refactored.compared_degraded"] > 0, "no degraded answer compared"
+        assert counts["refactored_vs_clean.conversations_compared"] > 0
+        assert counts["refactored_vs_clean.db_rows_compared"] > 0, "no friendship kept to the end"
+        assert counts["refactored.summaries_kept"] > 0, "no old summary kept under faults"
+        assert counts["refactored.faulted_activities"] > 0, "no activities fallback"
