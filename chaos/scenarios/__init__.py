@@ -16,6 +16,7 @@ from chaos.scenarios.base import Scenario
 SCENARIO_MODULES: tuple[str, ...] = (
     "llm_latency",
     "llm_429_storm",
+    "llm_429_transient",
     "llm_down",
     "memory_api_down",
     "db_latency",

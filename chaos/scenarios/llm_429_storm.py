@@ -5,8 +5,8 @@ retries each call 10 times in a tight loop (fixed sleep, Retry-After ignored) in
 event loop: many LLM calls per user request and slow answers. Refactored retries at most
 3 attempts per call honouring Retry-After, its breaker stops calling, and it answers
 degraded: LLM calls per conversation end stay within the retry budget (3 tasks x 3).
-The fake LLM also measures each retry's wait against the ``Retry-After`` it sent
-(``retries_after_error``): legacy's fixed short sleep shows as a fraction of it.
+(Refactored's breaker opens within the first second of the storm, so its retries stop
+too; the retry *wait* is checked where retries really happen: ``llm_429_transient``.)
 
 Amplification is measured over the storm only: the fake LLM's analysis calls between the
 fault's start and end, divided by the analysis tasks that ended in their fallback (every
@@ -93,7 +93,6 @@ class Llm429Storm(Scenario):
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         statuses = m.llm_stats.get("responses_by_status", {})
-        retry_waits = m.llm_stats.get("retries_after_error") or {}
         calls = ctx.facts.get("storm_llm_calls")
         failed = ctx.facts.get("storm_failed_tasks")
         per_request = (
@@ -117,14 +116,6 @@ class Llm429Storm(Scenario):
                 per_request,
                 "<=",
                 TASKS_PER_END * RETRY_ATTEMPTS,
-            ),
-            Expectation.check(
-                "retry_waits_honour_retry_after",
-                "median wait before retrying a 429, as a fraction of its Retry-After (measured "
-                "by the fake LLM: the same call sent again)",
-                retry_waits.get("median_wait_over_retry_after"),
-                ">=",
-                0.9,
             ),
             Expectation.check(
                 "conversation_end_2xx_share",

@@ -67,8 +67,8 @@ def test_llm_429_storm_measures_attempts_per_failed_analysis_task() -> None:
     assert by_name(scenario.evaluate(ctx, m))["llm_calls_per_request"].observed is None
 
 
-def test_llm_429_storm_checks_that_retries_wait_for_retry_after() -> None:
-    scenario = registry()["llm_429_storm"]
+def test_llm_429_transient_checks_that_retries_wait_for_retry_after() -> None:
+    scenario = registry()["llm_429_transient"]
     ctx = context("legacy")
     m = measurements(samples(20, start_s=0, end_s=12))
     # legacy: 0.2 s fixed sleeps against Retry-After: 1

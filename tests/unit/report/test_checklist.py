@@ -168,7 +168,7 @@ def test_h3_needs_the_waits_to_honour_retry_after() -> None:
     cited = {
         name
         for evidence in h3.evidence
-        if isinstance(evidence, DynamicEvidence) and evidence.scenario == "llm_429_storm"
+        if isinstance(evidence, DynamicEvidence) and evidence.scenario == "llm_429_transient"
         for name in evidence.expectations
     }
     assert "retry_waits_honour_retry_after" in cited
