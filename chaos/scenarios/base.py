@@ -391,6 +391,19 @@ def sanity_load_during_fault(
     )
 
 
+def sanity_llm_answered(m: Measurements, status: int) -> Expectation:
+    """The fake LLM really answered ``status`` (the injected error happened)."""
+    statuses = m.llm_stats.get("responses_by_status", {})
+    return Expectation.check(
+        f"llm_answered_{status}",
+        f"the fake LLM really answered {status}s",
+        int(statuses.get(str(status), 0)),
+        ">=",
+        1,
+        role="sanity",
+    )
+
+
 # -- the scenario ---------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from chaos.scenarios.base import (
     is_2xx,
     pct_ms,
     sanity_fault,
+    sanity_llm_answered,
     sanity_load_during_fault,
     share,
 )
@@ -92,7 +93,6 @@ class Llm429Storm(Scenario):
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
-        statuses = m.llm_stats.get("responses_by_status", {})
         calls = ctx.facts.get("storm_llm_calls")
         failed = ctx.facts.get("storm_failed_tasks")
         per_request = (
@@ -101,14 +101,7 @@ class Llm429Storm(Scenario):
         return [
             sanity_fault(m),
             sanity_load_during_fault(m, 5),
-            Expectation.check(
-                "llm_answered_429",
-                "the fake LLM really answered 429s",
-                int(statuses.get("429", 0)),
-                ">=",
-                1,
-                role="sanity",
-            ),
+            sanity_llm_answered(m, 429),
             Expectation.check(
                 "llm_calls_per_request",
                 "analysis LLM calls in the storm per analysis task that gave up, x 3 tasks "

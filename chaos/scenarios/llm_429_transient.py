@@ -21,6 +21,7 @@ from chaos.scenarios.base import (
     ScenarioContext,
     is_2xx,
     sanity_fault,
+    sanity_llm_answered,
     sanity_load_during_fault,
     share,
 )
@@ -58,19 +59,11 @@ class Llm429Transient(Scenario):
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         ok = [s for s in during if s.status == 200]
-        statuses = m.llm_stats.get("responses_by_status", {})
         retry_waits = m.llm_stats.get("retries_after_error") or {}
         return [
             sanity_fault(m),
             sanity_load_during_fault(m, 5),
-            Expectation.check(
-                "llm_answered_429",
-                "the fake LLM really answered 429s",
-                int(statuses.get("429", 0)),
-                ">=",
-                1,
-                role="sanity",
-            ),
+            sanity_llm_answered(m, 429),
             Expectation.check(
                 "retry_waits_honour_retry_after",
                 "median wait before retrying a 429, as a fraction of its Retry-After (measured "
