@@ -180,7 +180,8 @@ def ablation_markdown(run: RunResults) -> str:
         "policy (`RESILIENCE_DISABLE`). A cell names the thresholds that the all-enabled "
         "baseline met and that break without the fix (**bold**: the failure mode returns), "
         "with key figures: LB 504s, p99, LLM calls per conversation, share of the burster's "
-        "requests answered 429.",
+        "requests answered 429, share of conversation ends answered with a fallback "
+        "(degraded), broken integrity counts.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
