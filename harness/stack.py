@@ -289,7 +289,8 @@ def _toxiproxy_for(
     real = shutil.which("toxiproxy-server")
     name = f"toxiproxy-{target}"
     if real:
-        process = group.start(name, [real, "-host", LOOPBACK, "-port", str(port)])
+        argv = [real, "-host", LOOPBACK, "-port", str(port), "-seed", str(config.seed)]
+        process = group.start(name, argv)
         kind = "real"
     else:
         argv = [sys.executable, "-m", "chaos.toxiproxy", "--host", LOOPBACK]

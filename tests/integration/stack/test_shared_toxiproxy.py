@@ -49,3 +49,29 @@ def test_shared_toxiproxy_gets_prefixed_proxies_and_is_left_clean(
             assert httpx.get(f"{target.lb_url}/health/ready", timeout=10).status_code == 200
         # the stack stopped; the shared server runs on, without our proxies
         assert httpx.get(f"{shared.url}/proxies", timeout=10).json() == {}
+
+
+def test_a_toxiproxy_server_on_path_is_used_with_the_stack_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``toxiproxy-server`` on PATH wins over the bundled server and gets ``-seed`` (so a
+    run replays its toxicity draws). The bundled server takes the same flags, so a shim
+    stands in for the real binary."""
+    import stat
+    import sys
+
+    from harness.stack import _toxiproxy_for
+
+    shim = tmp_path / "bin" / "toxiproxy-server"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m chaos.toxiproxy "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[3]))
+    with ProcessGroup(tmp_path / "logs") as group:
+        toxiproxy = _toxiproxy_for(group, "legacy", StackConfig(targets=("legacy",), seed=7), "")
+        assert toxiproxy.kind == "real"
+        [process] = group.processes
+        assert process.argv[0] == str(shim)
+        assert process.argv[-2:] == ["-seed", "7"]
+        assert httpx.get(f"{toxiproxy.url}/version", timeout=5).status_code == 200
