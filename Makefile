@@ -17,6 +17,9 @@ SCENARIO ?= all
 TARGET ?=
 TIME_SCALE ?= 0.1
 export TIME_SCALE
+STACK_WORKERS ?= 2
+export STACK_WORKERS
+WORKERS := --workers $(STACK_WORKERS)
 HARNESS := $(PY) -m harness
 
 help: ## list the targets
@@ -76,21 +79,21 @@ status: setup ## show the running stack's URLs and health
 	$(HARNESS) status
 
 chaos: setup ## run chaos scenarios (SCENARIO=all|name[,name] TARGET=both|legacy|refactored)
-	$(HARNESS) chaos --scenario $(SCENARIO) --target $(or $(TARGET),both)
+	$(HARNESS) chaos --scenario $(SCENARIO) --target $(or $(TARGET),both) $(WORKERS)
 
 # SCENARIO's Makefile default (all, for chaos) means three_am here; SCENARIO=all on the
 # command line runs every load scenario.
 load: setup ## run Locust scenarios headless (SCENARIO=three_am|all|name[,name] TARGET=both|legacy|refactored)
-	$(HARNESS) load --scenario $(if $(filter file,$(origin SCENARIO)),three_am,$(SCENARIO)) --target $(or $(TARGET),both)
+	$(HARNESS) load --scenario $(if $(filter file,$(origin SCENARIO)),three_am,$(SCENARIO)) --target $(or $(TARGET),both) $(WORKERS)
 
 demo: setup ## the main job: the 3am incident on legacy (504s) and refactored (none), compared
-	$(HARNESS) demo
+	$(HARNESS) demo $(WORKERS)
 
 ablation: setup ## refactored with each resilience policy disabled in turn: fix x failure table
-	$(HARNESS) ablation
+	$(HARNESS) ablation $(WORKERS)
 
 bench: setup ## sustainable throughput of both targets vs the ideal bound (bench.json)
-	$(HARNESS) bench
+	$(HARNESS) bench $(WORKERS)
 
 compare: setup ## compare two runs (A=reports/<x> B=reports/<y>; default: legacy vs refactored of the latest run)
 	$(HARNESS) compare $(if $(A),--a $(A)) $(if $(B),--b $(B))
