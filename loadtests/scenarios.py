@@ -92,6 +92,16 @@ HEALTH_FAST = Threshold(
     unit="ms",
     scaled=True,
 )
+FRIENDSHIP_READ_FAST = Threshold(
+    "friendship_read_p95_fast",
+    "friendship_read_p95_ms",
+    "<",
+    0.1 * LB_TIMEOUT_S * MS,
+    "p95 of GET /v1/friendships/{user_id}/{agent_id} below 10 % of the LB timeout: a read "
+    "touches only the database, whatever the LLM does (a blocked worker makes it wait too)",
+    unit="ms",
+    scaled=True,
+)
 LOOP_LAG = Threshold(
     "event_loop_lag_max",
     "event_loop_lag_max_s",
@@ -150,6 +160,7 @@ THREE_AM = Scenario(
         FEW_ERRORS,
         NO_WORKER_RESTART,
         HEALTH_FAST,
+        FRIENDSHIP_READ_FAST,
         LOOP_LAG,
         NIGHTLY_COMPLETED,
         Threshold(
@@ -190,6 +201,7 @@ LLM_SLOW = Scenario(
         CONVERSATION_P99_UNDER_DEADLINE,
         FEW_ERRORS,
         HEALTH_FAST,
+        FRIENDSHIP_READ_FAST,
         LOOP_LAG,
     ),
 )
@@ -247,6 +259,7 @@ LLM_429_STORM = Scenario(
         NO_LB_504,
         CONVERSATION_P99_UNDER_DEADLINE,
         FEW_ERRORS,
+        FRIENDSHIP_READ_FAST,
     ),
 )
 
@@ -333,6 +346,7 @@ DB_POOL_EXHAUSTION = Scenario(
         FEW_ERRORS,
         NO_WORKER_RESTART,
         HEALTH_FAST,
+        FRIENDSHIP_READ_FAST,
         NIGHTLY_COMPLETED,
     ),
 )

@@ -130,7 +130,10 @@ def _raw(target: str, samples: list[Sample], extras: dict, scenario=THREE_AM) ->
 
 def _healthy_samples() -> list[Sample]:
     rows = [Sample(t * 0.5, CONV, 200, 50.0) for t in range(150)]
-    return rows + [Sample(t * 0.5, HEALTH, 200, 3.0) for t in range(150)]
+    reads = [
+        Sample(t * 0.5, "GET /v1/friendships/{user_id}/{agent_id}", 200, 8.0) for t in range(60)
+    ]
+    return rows + reads + [Sample(t * 0.5, HEALTH, 200, 3.0) for t in range(150)]
 
 
 def test_legacy_incident_is_an_expected_failure_naming_the_broken_thresholds() -> None:
@@ -230,3 +233,16 @@ def _healthy_samples_degraded(share: float) -> list[Sample]:
         else:
             out.append(s)
     return out
+
+
+def test_reads_stuck_behind_a_blocked_worker_break_the_read_threshold() -> None:
+    blocked = [
+        Sample(s.t_s, s.endpoint, 504, 6000.0, lb_504=True)
+        if s.endpoint.startswith("GET /v1/friendships")
+        else s
+        for s in _healthy_samples()
+    ]
+    extras = {"faults_applied": 2, "worker_timeouts": 0, "event_loop_lag_max_s": 0.02}
+    result = to_scenario_result(_raw("legacy", blocked, extras), time_scale=0.1)
+    broken = {e.name for e in result.failed_expectations()}
+    assert {"friendship_read_p95_fast", "no_lb_504"} <= broken
