@@ -40,11 +40,14 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
-def _connect(url: str) -> Any:
+def _connect(url: str, connect_timeout_s: int | None = None) -> Any:
     import psycopg2
 
     try:
-        connection = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+        connection = psycopg2.connect(
+            url.replace("postgresql+psycopg2://", "postgresql://"),
+            connect_timeout=connect_timeout_s,
+        )
     except psycopg2.OperationalError as exc:
         raise PostgresUnavailableError(
             f"cannot connect to PostgreSQL at {redact(url)}: {exc}".strip()
@@ -89,14 +92,21 @@ def drop_database(admin_url: str, name: str) -> None:
         connection.close()
 
 
-def max_connections(url: str) -> int:
-    connection = _connect(url)
+def connection_limits(url: str, connect_timeout_s: int | None = 5) -> tuple[int, int]:
+    """The server's ``(max_connections, superuser_reserved_connections)``."""
+    connection = _connect(url, connect_timeout_s)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SHOW max_connections")
-            return int(cursor.fetchone()[0])
+            limit = int(cursor.fetchone()[0])
+            cursor.execute("SHOW superuser_reserved_connections")
+            return limit, int(cursor.fetchone()[0])
     finally:
         connection.close()
+
+
+def max_connections(url: str) -> int:
+    return connection_limits(url)[0]
 
 
 @contextlib.contextmanager

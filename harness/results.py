@@ -247,21 +247,15 @@ def database_facts(database_url: str) -> dict[str, Any]:
     """The PostgreSQL server's connection limits, for the gate's ``pool_budget``: the gate
     may run after the server is gone (the embedded one stops with the stack). Never raises:
     a fact that cannot be read is recorded as ``max_connections_error``."""
-    try:
-        import psycopg2
+    from harness.postgres import PostgresUnavailableError, connection_limits
 
-        url = database_url.replace("postgresql+psycopg2://", "postgresql://")
-        conn = psycopg2.connect(url, connect_timeout=5)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SHOW max_connections")
-                max_connections = int(cursor.fetchone()[0])
-                cursor.execute("SHOW superuser_reserved_connections")
-                reserved = int(cursor.fetchone()[0])
-        finally:
-            conn.close()
+    try:
+        max_connections, reserved = connection_limits(database_url)
     except Exception as exc:  # ImportError, psycopg2.Error, a bad answer: the run goes on
-        return {"max_connections_error": f"{type(exc).__name__}: {exc}".strip()[:300]}
+        error: BaseException = exc
+        if isinstance(exc, PostgresUnavailableError) and exc.__cause__ is not None:
+            error = exc.__cause__  # the driver's own error, without the stack-boot advice
+        return {"max_connections_error": f"{type(error).__name__}: {error}".strip()[:300]}
     return {"max_connections": max_connections, "superuser_reserved_connections": reserved}
 
 

@@ -224,14 +224,11 @@ def _max_connections(context: GateContext) -> tuple[int, str]:
 def _live_max_connections(url: str) -> tuple[int, str]:
     import psycopg2  # the harness's sync driver; imported here so static checks need no DB
 
+    from harness.postgres import PostgresUnavailableError, connection_limits
+
     try:
-        with psycopg2.connect(url, connect_timeout=5) as conn, conn.cursor() as cur:
-            cur.execute("SHOW max_connections")
-            max_connections = int(cur.fetchone()[0])
-            cur.execute("SHOW superuser_reserved_connections")
-            reserved = int(cur.fetchone()[0])
-        conn.close()
-    except psycopg2.Error as exc:
+        max_connections, reserved = connection_limits(url)
+    except (PostgresUnavailableError, psycopg2.Error) as exc:
         raise EvidenceError(f"cannot read max_connections from DATABASE_URL: {exc}") from exc
     return (
         max_connections - reserved,
