@@ -175,8 +175,10 @@ class FakeRuntime:
         stats.calls_total += 1
         if task is not None:
             stats.calls_by_task[task] += 1
-        key = call_key(task, body) if body is not None else None
-        if key is not None:
+        key = None
+        # hashed only while some error awaits its retry: the fake's hot path stays cheap
+        if body is not None and stats.retry_waits.pending:
+            key = call_key(task, body)
             stats.retry_waits.on_call(key)
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
@@ -185,8 +187,8 @@ class FakeRuntime:
             response = await self._answer(request, task, answer)
             status = response.status_code
             retry_after = response.headers.get("retry-after")
-            if key is not None and retry_after is not None and status >= 400:
-                stats.retry_waits.on_error(key, float(retry_after))
+            if body is not None and retry_after is not None and status >= 400:
+                stats.retry_waits.on_error(key or call_key(task, body), float(retry_after))
             return response
         finally:
             # counted on the Stats the call started with, so a reset mid-call stays clean
