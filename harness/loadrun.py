@@ -543,6 +543,7 @@ def _collect(
     except httpx.HTTPError as exc:
         notes.append(f"LLM fake stats unavailable: {exc}")
     by_task = llm_stats.get("calls_by_task", {}) or {}
+    by_status = llm_stats.get("responses_by_status", {}) or {}
     extras: dict[str, float | None] = {
         "faults_applied": driver.applied - driver.rejected,
         # a job that did not answer 2xx (503 on an exhausted pool, killed worker, still
@@ -554,12 +555,8 @@ def _collect(
         "event_loop_lag_max_s": watcher.lag_max,
         "llm_calls_total": llm_stats.get("calls_total"),
         "llm_analysis_calls": sum(by_task.get(t, 0) for t in ANALYSIS_TASKS) if by_task else None,
-        "llm_429_responses": (llm_stats.get("responses_by_status", {}) or {}).get("429", 0)
-        if llm_stats
-        else None,
-        "llm_503_responses": (llm_stats.get("responses_by_status", {}) or {}).get("503", 0)
-        if llm_stats
-        else None,
+        "llm_429_responses": by_status.get("429", 0) if llm_stats else None,
+        "llm_503_responses": by_status.get("503", 0) if llm_stats else None,
     }
     # The incident must be over in the second half of the last stage (recovery).
     last = stages[-1]

@@ -17,8 +17,8 @@ import sys
 from harness.caddy import LB_TIMEOUT_S
 from harness.services import gunicorn_timeout
 from harness.stack import APP_TIMEOUT_S
+from loadtests.model import LLM_TIMEOUT_S
 
-LLM_TIMEOUT_S = 15.0
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
