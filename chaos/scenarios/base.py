@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol
 import httpx
 
 from chaos.loadgen import END, LoadGenerator, LoadPlan, Sample, in_window
+from chaos.scenarios.timeline import Timeline
 from harness.results import Expectation, ScenarioResult, bucket_series, latency_summary, now_iso
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
@@ -408,7 +409,8 @@ def sanity_llm_answered(m: Measurements, status: int) -> Expectation:
 
 
 class Scenario:
-    """Base class: subclasses set the class attributes and implement the three hooks."""
+    """Base class: subclasses set the class attributes and implement the hooks that raise
+    NotImplementedError (faults, plan, timeline, evaluate)."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -424,8 +426,12 @@ class Scenario:
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         raise NotImplementedError
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
+    def timeline(self, ctx: ScenarioContext) -> Timeline:
+        """Baseline, fault window and recovery on the scenario's clock."""
         raise NotImplementedError
+
+    def duration_s(self, ctx: ScenarioContext) -> float:
+        return self.timeline(ctx).end_s
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         raise NotImplementedError

@@ -60,9 +60,6 @@ class BrokerDown(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     async def prepare(self, ctx: ScenarioContext) -> None:
         assert ctx.amqp_url, "broker_down needs AMQP_URL (the runner skips it otherwise)"
         consumer = _Consumer(ctx.amqp_url, f"agent-{ctx.prefix}")

@@ -48,9 +48,6 @@ class DbDown(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     async def during_load(self, ctx: ScenarioContext, gen: LoadGenerator) -> None:
         """Poll readiness every 0.5 s through the LB (its own client address)."""
         import httpx

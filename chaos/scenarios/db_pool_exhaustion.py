@@ -68,9 +68,6 @@ class DbPoolExhaustion(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     async def prepare(self, ctx: ScenarioContext) -> None:
         import asyncpg
 

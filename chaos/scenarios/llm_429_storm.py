@@ -67,9 +67,6 @@ class Llm429Storm(Scenario):
         clients = standard_clients(6, think_s=1.0)
         return LoadPlan(clients=tuple(replace(c, mix={END: 1.0}) for c in clients))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     async def during_load(self, ctx: ScenarioContext, gen: LoadGenerator) -> None:
         """Snapshot the fake LLM's counters right at the storm's start and end."""
         t = self.timeline(ctx)

@@ -53,9 +53,6 @@ class Llm429Transient(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         ok = [s for s in during if s.status == 200]

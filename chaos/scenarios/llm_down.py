@@ -47,9 +47,6 @@ class LlmDown(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         _start, end = m.window()

@@ -58,9 +58,6 @@ class LlmLatency(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(6))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         ok = [s for s in during if s.status == 200]

@@ -54,9 +54,6 @@ class MemoryApiDown(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         ok = [s for s in during if s.status == 200]

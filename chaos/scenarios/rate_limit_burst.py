@@ -52,9 +52,6 @@ class RateLimitBurst(Scenario):
         )
         return LoadPlan(clients=standard_clients(5), bursts=(burst,))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     async def finish(self, ctx: ScenarioContext, m: Measurements) -> None:
         t = self.timeline(ctx)
         m.windows.append({"label": "burst", "start_s": t.fault_start_s, "end_s": t.fault_end_s})

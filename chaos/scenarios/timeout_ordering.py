@@ -44,9 +44,6 @@ class TimeoutOrdering(Scenario):
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
 
-    def duration_s(self, ctx: ScenarioContext) -> float:
-        return self.timeline(ctx).end_s
-
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         deadline = ctx.app_deadline_s
