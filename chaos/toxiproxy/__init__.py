@@ -4,4 +4,6 @@ Used when no real Toxiproxy is available (no ``TOXIPROXY_URL``, no ``toxiproxy-s
 PATH). Start it with ``python -m chaos.toxiproxy --host 127.0.0.1 --port PORT [--seed N]``.
 """
 
-VERSION = "2.12.0-chaos"
+# the Toxiproxy release whose API this server speaks, as /version shows it (clients parse it);
+# the server names itself in its Server header (wire.py)
+VERSION = "2.12.0"

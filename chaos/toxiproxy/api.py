@@ -14,8 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from chaos.toxiproxy import VERSION
-from chaos.toxiproxy.proxy import Proxy, is_loopback, listen_address
+from chaos.toxiproxy import VERSION, wire
+from chaos.toxiproxy.addresses import AddressError, resolve_tcp_address
+from chaos.toxiproxy.proxy import Proxy, is_loopback
 from chaos.toxiproxy.toxics import (
     ApiError,
     bad_body,
@@ -48,15 +49,33 @@ class ProxyRegistry:
         return proxy
 
     async def start(self, proxy: Proxy) -> None:
-        """Bind ``proxy``; its ``listen`` is only parsed now, as in Toxiproxy (500 if bad)."""
-        host, _port = listen_address(proxy.listen)
-        if not self.allow_non_loopback and not is_loopback(host):
+        """Bind ``proxy``; its ``listen`` is only resolved now, as in Toxiproxy (500 if bad)."""
+        try:
+            address = await resolve_tcp_address(proxy.listen)
+        except AddressError as exc:
+            raise ApiError(f"listen tcp: {exc}", 500) from None  # net.Listen's wording
+        if not self.allow_non_loopback and not is_loopback(address.host or "127.0.0.1"):
             # this server's own rule (Toxiproxy has none): refused before anything is bound
             raise bad_request(
                 f"listen {proxy.listen!r} is not a loopback address; this server only binds "
                 "127.0.0.1/::1 (start it with --allow-non-loopback to change that)"
             )
-        await proxy.start()
+        await proxy.start(address)
+
+    @staticmethod
+    async def differs(proxy: Proxy, listen: str, upstream: str) -> bool:
+        """Toxiproxy 2.12's ``Proxy.Differs``: is (``listen``, ``upstream``) another address?
+
+        ``listen`` is resolved before it is compared with the proxy's own (as bound, when it
+        runs), so ``localhost:7070`` is ``127.0.0.1:7070``; ``:0`` never matches a bound
+        port. A ``listen`` that does not resolve is a 500 with Go's message, and changes
+        nothing.
+        """
+        try:
+            resolved = await resolve_tcp_address(listen)
+        except AddressError as exc:
+            raise ApiError(str(exc), 500) from None
+        return proxy.listen != str(resolved) or proxy.upstream != upstream
 
     @staticmethod
     def decode_proxy(body: object) -> dict[str, Any]:
@@ -105,13 +124,12 @@ class ProxyRegistry:
 
         Every item is decoded and checked (name, upstream) before anything changes; those
         errors change nothing. Then each item in order goes through ``AddOrReplace``: a proxy
-        of that name whose ``listen`` (as bound, compared with the string given) and
-        ``upstream`` are unchanged is left exactly as it is (toxics, connections, and its
-        enabled state: the item's ``enabled`` is ignored); any other is stopped and replaced
-        by a new one, started unless ``enabled`` is false. A failure there (a listen error)
-        stops the loop: what was done before it stays done and is returned with the error.
-        As in Toxiproxy, the result lists the request's own, never started, copy for a kept
-        proxy.
+        of that name that does not ``differs`` (same resolved ``listen``, same ``upstream``)
+        is left exactly as it is (toxics, connections, and its enabled state: the item's
+        ``enabled`` is ignored) and listed as it is; any other is stopped and replaced by a
+        new one, started unless ``enabled`` is false. A failure there (a listen that does not
+        resolve or bind) stops the loop: what was done before it stays done and is returned
+        with the error.
         """
         if body is None:
             body = []
@@ -126,29 +144,33 @@ class ProxyRegistry:
         for name, listen, upstream, enabled in items:
             proxy = Proxy(name, listen, upstream, self.seed)
             existing = self.proxies.get(name)
-            if existing is not None:
-                if existing.listen == listen and existing.upstream == upstream:
-                    result.append(proxy)
-                    continue
-                await existing.stop()  # stays registered, stopped, if the new one fails
-            if enabled:
-                try:
+            try:
+                if existing is not None:
+                    if not await self.differs(existing, listen, upstream):
+                        result.append(existing)
+                        continue
+                    await existing.stop()  # stays registered, stopped, if the new one fails
+                if enabled:
                     await self.start(proxy)
-                except ApiError as exc:
-                    return result, exc
+            except ApiError as exc:
+                return result, exc
             self.proxies[name] = proxy
             result.append(proxy)
         return result, None
 
     async def update(self, proxy: Proxy, body: object) -> None:
-        """POST/PATCH /proxies/{proxy}, as Toxiproxy's ``Proxy.Update``."""
+        """POST/PATCH /proxies/{proxy}, as Toxiproxy's ``Proxy.Update``.
+
+        The addresses are compared as ``differs`` does (another spelling of the bound
+        ``listen`` changes nothing); a proxy whose addresses do differ is restarted.
+        """
         fields = self.decode_proxy(body)
         listen = fields.get("listen") or proxy.listen
         upstream = fields.get("upstream") or proxy.upstream
         enabled = fields.get("enabled")
         enabled = proxy.enabled if enabled is None else enabled
-        if listen != proxy.listen or upstream != proxy.upstream:
-            await proxy.stop()  # Toxiproxy restarts a proxy whose addresses change
+        if await self.differs(proxy, listen, upstream):
+            await proxy.stop()
             proxy.listen, proxy.upstream = listen, upstream
         if enabled and not proxy.enabled:
             await self.start(proxy)
@@ -171,13 +193,8 @@ def _error(exc: ApiError) -> web.Response:
     So the body ends with a newline and is served as ``text/plain; charset=utf-8`` with
     ``X-Content-Type-Options: nosniff`` (``http.Error`` overrides the JSON content type).
     """
-    return web.Response(
-        text=json.dumps({"error": exc.message, "status": exc.status}) + "\n",
-        status=exc.status,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
+    body = wire.go_json({"error": exc.message, "status": exc.status}).decode()
+    return wire.http_error(body, exc.status)
 
 
 @web.middleware
@@ -211,7 +228,7 @@ REGISTRY = web.AppKey("registry", ProxyRegistry)
 
 async def list_proxies(request: web.Request) -> web.Response:
     registry = _registry(request)
-    return web.json_response({n: p.to_json() for n, p in registry.proxies.items()})
+    return wire.json_response({n: p.to_json() for n, p in registry.proxies.items()})
 
 
 async def create_proxy(request: web.Request) -> web.Response:
@@ -219,7 +236,7 @@ async def create_proxy(request: web.Request) -> web.Response:
     body = _decode(await request.read())
     async with registry.lock:
         proxy = await registry.create(body)
-    return web.json_response(proxy.to_json(), status=201)
+    return wire.json_response(proxy.to_json(), status=201)
 
 
 async def populate(request: web.Request) -> web.Response:
@@ -242,11 +259,11 @@ async def populate(request: web.Request) -> web.Response:
         log.warning("populate: %s", error.message)
         payload = {"error": error.message, "status": error.status}
     payload["proxies"] = [p.to_json() for p in proxies] or None
-    return web.json_response(payload, status=error.status if error else 201)
+    return wire.json_response(payload, status=error.status if error else 201)
 
 
 async def get_proxy(request: web.Request) -> web.Response:
-    return web.json_response(_registry(request).get(request.match_info["proxy"]).to_json())
+    return wire.json_response(_registry(request).get(request.match_info["proxy"]).to_json())
 
 
 async def update_proxy(request: web.Request) -> web.Response:
@@ -255,7 +272,7 @@ async def update_proxy(request: web.Request) -> web.Response:
     async with registry.lock:
         proxy = registry.get(request.match_info["proxy"])  # 404 before the body is read
         await registry.update(proxy, _decode(raw))
-    return web.json_response(proxy.to_json())
+    return wire.json_response(proxy.to_json())
 
 
 async def delete_proxy(request: web.Request) -> web.Response:
@@ -268,7 +285,7 @@ async def delete_proxy(request: web.Request) -> web.Response:
 
 async def list_toxics(request: web.Request) -> web.Response:
     proxy = _registry(request).get(request.match_info["proxy"])
-    return web.json_response([t.to_json() for t in proxy.toxics])
+    return wire.json_response([t.to_json() for t in proxy.toxics])
 
 
 async def create_toxic(request: web.Request) -> web.Response:
@@ -279,7 +296,7 @@ async def create_toxic(request: web.Request) -> web.Response:
         toxic = toxic_from_json(_decode(raw), taken={t.name for t in proxy.toxics})
         proxy.set_toxics([*proxy.toxics, toxic])
     log.info("proxy %s: added toxic %s", proxy.name, toxic.to_json())
-    return web.json_response(toxic.to_json())
+    return wire.json_response(toxic.to_json())
 
 
 def _find_toxic(proxy: Proxy, name: str) -> int:
@@ -292,7 +309,7 @@ def _find_toxic(proxy: Proxy, name: str) -> int:
 async def get_toxic(request: web.Request) -> web.Response:
     proxy = _registry(request).get(request.match_info["proxy"])
     index = _find_toxic(proxy, request.match_info["toxic"])
-    return web.json_response(proxy.toxics[index].to_json())
+    return wire.json_response(proxy.toxics[index].to_json())
 
 
 async def update_toxic_handler(request: web.Request) -> web.Response:
@@ -305,7 +322,7 @@ async def update_toxic_handler(request: web.Request) -> web.Response:
         toxics[index] = update_toxic(toxics[index], _decode(raw))
         proxy.set_toxics(toxics)
     log.info("proxy %s: updated toxic %s", proxy.name, toxics[index].to_json())
-    return web.json_response(toxics[index].to_json())
+    return wire.json_response(toxics[index].to_json())
 
 
 async def delete_toxic(request: web.Request) -> web.Response:
@@ -332,16 +349,17 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def version(_request: web.Request) -> web.Response:
+    """Toxiproxy's ``Version``: formatted by hand (note the space), with its own type."""
     return web.Response(
-        text=json.dumps({"version": VERSION}) + "\n",
-        content_type="application/json",
-        charset="utf-8",
+        body=f'{{"version": "{VERSION}"}}\n'.encode(),
+        headers={"Content-Type": wire.VERSION_TYPE},
     )
 
 
 def create_app(registry: ProxyRegistry) -> web.Application:
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(middlewares=[wire.middleware(wire.RequestIds()), _errors])
     app[REGISTRY] = registry
+    app.on_response_prepare.append(wire.identify)
     app.router.add_get("/proxies", list_proxies)
     app.router.add_post("/proxies", create_proxy)
     app.router.add_post("/populate", populate)

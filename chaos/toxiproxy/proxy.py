@@ -19,6 +19,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
+from chaos.toxiproxy.addresses import TcpAddress
 from chaos.toxiproxy.toxics import (
     ApiError,
     Toxic,
@@ -42,19 +43,6 @@ def split_host_port(address: str) -> tuple[str, int]:
         raise ApiError(f"invalid address {address!r}: expected host:port", 400)
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port_text)
-
-
-def listen_address(listen: str) -> tuple[str, int]:
-    """Parse a proxy's ``listen`` when it is about to bind.
-
-    Toxiproxy only parses ``listen`` in ``net.Listen`` when the proxy starts, so a bad one is
-    a 500 ``listen tcp: …`` error then (a disabled proxy may hold any string).
-    """
-    try:
-        return split_host_port(listen)
-    except ApiError:
-        reason = "missing port in address" if ":" not in listen else "invalid port"
-        raise ApiError(f"listen tcp: address {listen}: {reason}", 500) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -383,19 +371,23 @@ class Proxy:
             "toxics": [t.to_json() for t in self.toxics],
         }
 
-    async def start(self) -> None:
+    async def start(self, address: TcpAddress) -> None:
+        """Listen on ``address``, this proxy's ``listen`` as resolved (see addresses.py).
+
+        Only that one address is bound (a name's first IPv4 address, as Go's ``net.Listen``),
+        and an empty host binds 127.0.0.1 (Toxiproxy: every interface).
+        """
         if self._server is not None:
             return
-        host, port = listen_address(self.listen)
         try:
             self._server = await asyncio.start_server(
-                self._on_client, host, port, reuse_address=True
+                self._on_client, address.host or "127.0.0.1", address.port, reuse_address=True
             )
         except OSError as exc:
-            # as Go's net.Listen words it: "listen tcp 127.0.0.1:P: bind: address already in use"
+            # as Go's net.Listen words it, naming the resolved address:
+            # "listen tcp 127.0.0.1:P: bind: address already in use"
             reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            raise ApiError(f"listen tcp {shown}: bind: {reason}", 500) from exc
+            raise ApiError(f"listen tcp {address}: bind: {reason}", 500) from exc
         bound = self._server.sockets[0].getsockname()
         # report (and on re-enable, reuse) the actual port when 0 was asked for
         self.listen = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"

@@ -6,7 +6,9 @@ follow Toxiproxy's documentation; see docs/toxiproxy.md.
 
 from __future__ import annotations
 
+import math
 import random
+import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,7 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, int]] = {
     "reset_peer": {"timeout": 0},  # ms after the first data
     "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},  # bytes, bytes, µs
     "limit_data": {"bytes": 0},
+    "noop": {},  # passes everything through; Toxiproxy's default toxic, accepted by its API
 }
 
 # Go decodes attributes into int64/int fields: any integer in this range, negatives included
@@ -82,26 +85,53 @@ class Toxic:
         return self.stream.lower()
 
     def to_json(self) -> dict[str, Any]:
+        """``ToxicWrapper``'s JSON: its fields in Go's order, ``toxicity`` as a float32."""
         return {
+            "attributes": dict(self.attributes),
             "name": self.name,
             "type": self.type,
             "stream": self.stream,
-            "toxicity": self.toxicity,
-            "attributes": dict(self.attributes),
+            "toxicity": float32_json(self.toxicity),
         }
+
+
+def float32_json(value: float) -> int | float:
+    """``value`` as Go marshals a float32: its shortest float32 digits, ``1`` for 1.0.
+
+    A client that reads ``toxicity`` sees what Toxiproxy shows: ``1``, ``0.5``, and
+    ``0.12345679`` for 0.123456789 (a float32 keeps about 7 digits).
+    """
+    single = _as_float32(value)
+    if single.is_integer() and abs(single) < 1e21:
+        return int(single)
+    for digits in range(1, 10):
+        shortest = float(f"{single:.{digits}g}")
+        if _as_float32(shortest) == single:
+            return shortest
+    return single
+
+
+def _as_float32(value: float) -> float:
+    """``value`` rounded to the nearest float32 (infinity beyond its range)."""
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", float(value)))[0])
+    except OverflowError:  # beyond float32 (or, for an int, even float64)
+        return -math.inf if value < 0 else math.inf
 
 
 def _toxicity(value: object, current: float) -> float:
     """Toxiproxy keeps ``toxicity`` in a float32 and never range-checks it.
 
     The draw is ``rand.Float32() < toxicity``, so > 1 always applies and <= 0 never does;
-    the value is stored and shown as given. JSON ``null`` leaves the current value, as Go's
-    decoder does.
+    the value is stored and shown as given (in float32 precision). JSON ``null`` leaves the
+    current value, as Go's decoder does; a number beyond float32's range does not decode.
     """
     if value is None:
         return current
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad_body(f"toxicity must be a number, got a JSON {json_kind(value)}")
+    if math.isinf(_as_float32(value)):  # Python reads 1e400 as infinity; Go refuses it
+        raise bad_body("toxicity overflows float32")
     return float(value)
 
 
