@@ -400,6 +400,7 @@ async def _wire(
         nightly_job=nightly,
         alerts=alerts,
         breakers=breakers,
+        clock=clock,
     )
     return container, tasks
 

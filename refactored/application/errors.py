@@ -25,6 +25,10 @@ class StorageUnavailable(ServiceError):
     """The database is unreachable, too slow, or its pool is exhausted."""
 
 
+class InvalidInput(ServiceError):
+    """The request's own values were refused by storage (a client error, not an outage)."""
+
+
 class BrokerUnavailable(ServiceError):
     """RabbitMQ could not take the event."""
 

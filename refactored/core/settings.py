@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_flush_timeout_s: float = Field(5.0, gt=0)  # at shutdown, for the queued spans
     loop_lag_interval_s: float = 0.25
+    # input validation: a datetime later than now plus this is a 422 (not scaled: it is the
+    # disagreement between the client's clock and ours, which TIME_SCALE does not shrink)
+    clock_skew_s: float = Field(300.0, ge=0)
     # nightly schedule: 03:00 UTC
     nightly_hour_utc: int = Field(3, ge=0, le=23)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from refactored.application.ports import AlertSink, FriendshipStore
+from refactored.application.ports import AlertSink, Clock, FriendshipStore
 from refactored.application.use_cases.end_conversation import EndConversation
 from refactored.application.use_cases.get_friendship import GetFriendship
 from refactored.application.use_cases.nightly_job import NightlyJob
@@ -25,3 +25,4 @@ class Container:
     alerts: AlertSink
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     ready_check: Callable[[], Awaitable[None]] | None = None
+    clock: Clock | None = None  # the use cases' clock (input window checks); None: system time

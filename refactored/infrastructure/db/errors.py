@@ -8,7 +8,24 @@ from contextlib import contextmanager
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-from refactored.application.errors import DuplicateConversation, StorageUnavailable
+from refactored.application.errors import DuplicateConversation, InvalidInput, StorageUnavailable
+
+# SQLSTATE class 22, "data exception": the statement's values were refused (NUL, a datetime
+# or number out of range, an invalid text representation); the database itself is fine.
+DATA_EXCEPTION_CLASS = "22"
+
+
+def _refused_values(exc: sa_exc.DBAPIError) -> bool:
+    """The request's values, not the database's health, made this statement fail."""
+    if isinstance(exc, sa_exc.DataError):
+        return True
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if isinstance(code, str) and code.startswith(DATA_EXCEPTION_CLASS):
+        return True
+    # asyncpg could not even encode an argument (a lone surrogate, a datetime out of range):
+    # its client-side DataError is an InterfaceError and a ValueError
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return isinstance(cause, asyncpg.InterfaceError) and isinstance(cause, ValueError)
 
 
 @contextmanager
@@ -22,7 +39,9 @@ def storage_errors() -> Iterator[None]:
     except sa_exc.TimeoutError as exc:  # the pool had no free connection in time
         raise StorageUnavailable("database pool exhausted") from exc
     except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError) as exc:
-        if isinstance(exc, sa_exc.ProgrammingError | sa_exc.DataError):
+        if _refused_values(exc):  # a client error (422): no P0, no breaker, no Retry-After
+            raise InvalidInput(f"invalid value for storage: {str(exc.orig)[:200]}") from exc
+        if isinstance(exc, sa_exc.ProgrammingError):
             raise
         raise StorageUnavailable(f"database error: {str(exc.orig)[:200]}") from exc
     except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from refactored.application.errors import (
     DependencyUnavailable,
     DuplicateConversation,
+    InvalidInput,
     NotFound,
     StorageUnavailable,
 )
 from refactored.infrastructure.container import Container
+from refactored.infrastructure.web.validation import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,16 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own body, made JSON-safe: the echoed input may hold NaN or surrogates
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
+
+    async def invalid_input(request: Request, exc: Exception) -> JSONResponse:
+        # the client's values, refused by the database: not an outage (no P0, no Retry-After)
+        log.info("request values refused by storage", extra={"reason": str(exc)})
+        return JSONResponse({"detail": str(exc), "error": "invalid_input"}, status_code=422)
+
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
@@ -50,6 +64,8 @@ def install_error_handlers(app: FastAPI) -> None:
         container(request).alerts.alert("P0", "Internal server error (500)", type(exc).__name__)
         return JSONResponse({"detail": "internal error", "error": "internal"}, status_code=500)
 
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(InvalidInput, invalid_input)
     app.add_exception_handler(StorageUnavailable, storage)
     app.add_exception_handler(DependencyUnavailable, dependency)
     app.add_exception_handler(NotFound, not_found)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from slowapi import Limiter
 
@@ -19,7 +21,9 @@ from refactored.infrastructure.web.schemas import (
     EndConversationIn,
     NightlyIn,
     SuggestActivitiesIn,
+    Text,
 )
+from refactored.infrastructure.web.validation import Loc, not_after
 
 ADMIN_DISABLED = "admin endpoint disabled: set ADMIN_TOKEN"
 ADMIN_NIGHTLY_PATH = "/v1/admin/nightly"
@@ -29,6 +33,16 @@ def _container(request: Request) -> Container:
     return request.app.state.container
 
 
+def _not_in_future(request: Request, fields: list[tuple[Loc, datetime | None]]) -> None:
+    """422 for a datetime after now + CLOCK_SKEW_S (the schema checks the fixed bounds)."""
+    container = _container(request)
+    now = container.clock.now() if container.clock is not None else datetime.now(UTC)
+    not_after(now, container.settings.clock_skew_s, fields)
+
+
+PathText = Annotated[Text, Path()]
+
+
 def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
     router = APIRouter()
 
@@ -36,6 +50,14 @@ def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
     @limiter.limit(settings.rate_limit_conversation_end)
     async def end_conversation(request: Request, body: EndConversationIn) -> JSONResponse:
         conversation_id_var.set(body.conversation_id)
+        _not_in_future(
+            request,
+            [
+                (("body", "started_at"), body.started_at),
+                (("body", "ended_at"), body.ended_at),
+                *((("body", "messages", i, "ts"), m.ts) for i, m in enumerate(body.messages)),
+            ],
+        )
         command = EndConversationCommand(
             conversation_id=body.conversation_id,
             user_id=body.user_id,
@@ -56,7 +78,9 @@ def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
 
     @router.get("/v1/friendships/{user_id}/{agent_id}")
     @limiter.limit(settings.rate_limit_default)
-    async def get_friendship(request: Request, user_id: str, agent_id: str) -> JSONResponse:
+    async def get_friendship(
+        request: Request, user_id: PathText, agent_id: PathText
+    ) -> JSONResponse:
         return JSONResponse(await _container(request).get_friendship(user_id, agent_id))
 
     @router.post(ADMIN_NIGHTLY_PATH)
@@ -68,6 +92,7 @@ def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return JSONResponse({"detail": "invalid admin token"}, status_code=401)
+        _not_in_future(request, [(("body", "now"), body.now if body else None)])
         # An operator job, exempt from the user-request deadline (DeadlineMiddleware) and
         # bounded by its own JOB_TIMEOUT_S instead: call it on the service, not through the LB.
         s = _container(request).settings
