@@ -360,21 +360,22 @@ def create_app(registry: ProxyRegistry) -> web.Application:
     app = web.Application(middlewares=[wire.middleware(wire.RequestIds()), _errors])
     app[REGISTRY] = registry
     app.on_response_prepare.append(wire.identify)
-    app.router.add_get("/proxies", list_proxies)
+    # no HEAD beside GET: mux's Methods("GET") does not match it, so Toxiproxy answers 405
+    app.router.add_get("/proxies", list_proxies, allow_head=False)
     app.router.add_post("/proxies", create_proxy)
     app.router.add_post("/populate", populate)
-    app.router.add_get("/proxies/{proxy}", get_proxy)
+    app.router.add_get("/proxies/{proxy}", get_proxy, allow_head=False)
     app.router.add_post("/proxies/{proxy}", update_proxy)
     app.router.add_patch("/proxies/{proxy}", update_proxy)
     app.router.add_delete("/proxies/{proxy}", delete_proxy)
-    app.router.add_get("/proxies/{proxy}/toxics", list_toxics)
+    app.router.add_get("/proxies/{proxy}/toxics", list_toxics, allow_head=False)
     app.router.add_post("/proxies/{proxy}/toxics", create_toxic)
-    app.router.add_get("/proxies/{proxy}/toxics/{toxic}", get_toxic)
+    app.router.add_get("/proxies/{proxy}/toxics/{toxic}", get_toxic, allow_head=False)
     app.router.add_post("/proxies/{proxy}/toxics/{toxic}", update_toxic_handler)
     app.router.add_patch("/proxies/{proxy}/toxics/{toxic}", update_toxic_handler)
     app.router.add_delete("/proxies/{proxy}/toxics/{toxic}", delete_toxic)
     app.router.add_post("/reset", reset)
-    app.router.add_get("/version", version)
+    app.router.add_get("/version", version, allow_head=False)
 
     async def _stop_proxies(_app: web.Application) -> None:
         await registry.close()
