@@ -124,6 +124,19 @@ def save_conversation(
         "degraded": degraded,
     }
     stored_analysis = {**analysis, "user_message_count": user_message_count}
+    # Migration 0002 keys processed_conversations on (conversation_id, user_id, agent_id)
+    # for refactored's per-owner idempotency, so the unique key no longer stops a second
+    # owner racing with the same conversation_id. Legacy keeps its global key (a kept bug,
+    # named in the contracts): this lock + re-check is what the old key did, and the loser
+    # of the race answers the winner's stored response, whoever owns it.
+    db.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:cid))"),
+        {"cid": conversation["conversation_id"]},
+    )
+    winner = find_processed_response(db, conversation["conversation_id"])
+    if winner is not None:
+        db.rollback()
+        return winner, False
     try:
         db.execute(
             text(

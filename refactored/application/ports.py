@@ -53,6 +53,18 @@ class MemoryStore(Protocol):
 
 
 @dataclass(frozen=True)
+class ConversationKey:
+    """The idempotency key: a conversation id belongs to its owner (DESIGN §4).
+
+    Another user's (or agent's) conversation with the same id is a different conversation.
+    """
+
+    user_id: str
+    agent_id: str
+    conversation_id: str
+
+
+@dataclass(frozen=True)
 class ConversationRecord:
     """Everything written about one processed conversation."""
 
@@ -77,11 +89,15 @@ class PendingRescore:
     degraded: list[str]
     rescore_input: dict[str, Any]
 
+    @property
+    def key(self) -> ConversationKey:
+        return ConversationKey(self.user_id, self.agent_id, self.conversation_id)
+
 
 class FriendshipUnitOfWork(Protocol):
     """One transaction on the friendship store; commit() makes it durable."""
 
-    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None: ...
+    async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None: ...
     async def lock_friendship(self, user_id: str, agent_id: str) -> Friendship: ...
     async def save_friendship(self, friendship: Friendship, now: datetime) -> None: ...
     async def save_topic_metrics(
@@ -90,7 +106,7 @@ class FriendshipUnitOfWork(Protocol):
     async def add_conversation(self, record: ConversationRecord) -> None: ...
     async def add_event(self, event: dict[str, Any]) -> None: ...
     async def mark_rescored(
-        self, conversation_id: str, correction: int, analysis: dict[str, Any], now: datetime
+        self, key: ConversationKey, correction: int, analysis: dict[str, Any], now: datetime
     ) -> bool:
         """Mark a pending conversation re-scored; False when it was not pending any more."""
         ...
@@ -105,7 +121,7 @@ class FriendshipStore(Protocol):
     """Reads and transactions on friendships (the repository + unit-of-work factory)."""
 
     def transaction(self) -> AbstractAsyncContextManager[FriendshipUnitOfWork]: ...
-    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None: ...
+    async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None: ...
     async def get_friendship(self, user_id: str, agent_id: str) -> Friendship | None: ...
     async def ping(self) -> None: ...
 

@@ -1,7 +1,9 @@
 """End a conversation: analyse it, score it, store everything in one transaction.
 
 Business rules (DESIGN §5, conventions §4):
-- idempotent by ``conversation_id``: a replay returns the stored response unchanged;
+- idempotent per owner, by (``user_id``, ``agent_id``, ``conversation_id``): a replay
+  returns the stored response unchanged; another owner's conversation with the same id
+  is its own (scored, stored, answered with its own result);
 - the three LLM analyses and the Memory API call run concurrently; a failed
   part takes its fallback and is named in ``degraded`` (when fallbacks are on);
 - score, topic metrics, the conversation record and the outbox event are
@@ -23,6 +25,7 @@ from refactored.application.events import iso, score_updated_event
 from refactored.application.ports import (
     Clock,
     ConversationAnalyzer,
+    ConversationKey,
     ConversationRecord,
     EventPublisher,
     Friendship,
@@ -45,6 +48,10 @@ class EndConversationCommand:
     started_at: datetime
     ended_at: datetime
     messages: Sequence[Message]
+
+    @property
+    def key(self) -> ConversationKey:
+        return ConversationKey(self.user_id, self.agent_id, self.conversation_id)
 
 
 def state_to_json(state: FriendshipState) -> dict[str, Any]:
@@ -77,7 +84,7 @@ class EndConversation:
     on_fallback: FallbackHook | None = None
 
     async def __call__(self, cmd: EndConversationCommand) -> dict[str, Any]:
-        stored = await self.store.stored_response(cmd.conversation_id)
+        stored = await self.store.stored_response(cmd.key)
         if stored is not None:
             return stored
         result = await analyse_conversation(
@@ -93,7 +100,7 @@ class EndConversation:
         try:
             response, event = await self._store(cmd, result, user_messages)
         except DuplicateConversation:
-            winner = await self.store.stored_response(cmd.conversation_id)
+            winner = await self.store.stored_response(cmd.key)
             if winner is None:  # the winner rolled back after all: a real conflict
                 raise
             return winner
@@ -107,7 +114,7 @@ class EndConversation:
         async with self.store.transaction() as uow:
             friendship = await uow.lock_friendship(cmd.user_id, cmd.agent_id)
             # A duplicate that waited on the row lock sees the winner's commit here.
-            stored = await uow.stored_response(cmd.conversation_id)
+            stored = await uow.stored_response(cmd.key)
             if stored is not None:
                 return stored, None
             prior = friendship.state()

@@ -234,9 +234,7 @@ class NightlyJob:
                 "user_questions": analysis.user_questions,
                 "topics": list(analysis.topics),
             }
-            if not await uow.mark_rescored(
-                pending.conversation_id, correction, stored_analysis, now
-            ):
+            if not await uow.mark_rescored(pending.key, correction, stored_analysis, now):
                 return False  # another run re-scored it first: applied once
             score = clamp(f.score + correction, 0, 1000)
             metrics = f.topic_metrics

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from refactored.application.errors import StorageUnavailable
 from refactored.application.events import ROUTING_KEY
 from refactored.application.ports import (
+    ConversationKey,
     ConversationRecord,
     DecayRule,
     Friendship,
@@ -60,11 +61,19 @@ def _friendship(row: Any, topics: dict[str, TopicMetric]) -> Friendship:
     )
 
 
-async def _stored_response(conn: AsyncConnection, conversation_id: str) -> dict[str, Any] | None:
+def _conversation_row(key: ConversationKey) -> sa.ColumnElement[bool]:
+    """The row of one owner's conversation (the primary key, migration 0002)."""
+    pc = processed_conversations
+    return sa.and_(
+        pc.c.conversation_id == key.conversation_id,
+        pc.c.user_id == key.user_id,
+        pc.c.agent_id == key.agent_id,
+    )
+
+
+async def _stored_response(conn: AsyncConnection, key: ConversationKey) -> dict[str, Any] | None:
     return await conn.scalar(
-        sa.select(processed_conversations.c.response).where(
-            processed_conversations.c.conversation_id == conversation_id
-        )
+        sa.select(processed_conversations.c.response).where(_conversation_row(key))
     )
 
 
@@ -78,8 +87,8 @@ class SqlAlchemyUnitOfWork:
         self._on_event_committed = on_event_committed
         self._events = False
 
-    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
-        return await _stored_response(self._conn, conversation_id)
+    async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None:
+        return await _stored_response(self._conn, key)
 
     async def lock_friendship(self, user_id: str, agent_id: str) -> Friendship:
         await self._conn.execute(
@@ -177,15 +186,12 @@ class SqlAlchemyUnitOfWork:
         self._events = True
 
     async def mark_rescored(
-        self, conversation_id: str, correction: int, analysis: dict[str, Any], now: datetime
+        self, key: ConversationKey, correction: int, analysis: dict[str, Any], now: datetime
     ) -> bool:
         pc = processed_conversations
         result = await self._conn.execute(
             sa.update(pc)
-            .where(
-                pc.c.conversation_id == conversation_id,
-                pc.c.rescore_status == "pending",
-            )
+            .where(_conversation_row(key), pc.c.rescore_status == "pending")
             .values(
                 rescore_status="done",
                 score_correction=correction,
@@ -285,9 +291,9 @@ class SqlAlchemyFriendshipStore:
             async with self._connection() as conn:
                 yield conn
 
-    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
+    async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None:
         async with self._read() as conn:
-            return await _stored_response(conn, conversation_id)
+            return await _stored_response(conn, key)
 
     async def get_friendship(self, user_id: str, agent_id: str) -> Friendship | None:
         async with self._read() as conn:

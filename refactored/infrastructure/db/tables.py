@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables of the shared schema (migrations/versions/0001_shared_schema.py)."""
+"""SQLAlchemy Core tables of the shared schema (migrations/versions/, head 0002)."""
 
 from __future__ import annotations
 
@@ -38,9 +38,10 @@ topic_metrics = sa.Table(
 processed_conversations = sa.Table(
     "processed_conversations",
     metadata,
+    # idempotency per owner (migration 0002): the key is (conversation_id, user_id, agent_id)
     sa.Column("conversation_id", sa.String(64), primary_key=True),
-    sa.Column("user_id", sa.String(128), nullable=False),
-    sa.Column("agent_id", sa.String(128), nullable=False),
+    sa.Column("user_id", sa.String(128), primary_key=True),
+    sa.Column("agent_id", sa.String(128), primary_key=True),
     sa.Column("started_at", TZ, nullable=False),
     sa.Column("ended_at", TZ, nullable=False),
     sa.Column("processed_at", TZ),

@@ -12,6 +12,7 @@ from typing import Any
 
 from refactored.application.errors import DuplicateConversation, LlmUnavailable, StorageUnavailable
 from refactored.application.ports import (
+    ConversationKey,
     ConversationRecord,
     DecayRule,
     Friendship,
@@ -37,7 +38,7 @@ class FixedClock:
 @dataclass
 class _Data:
     friendships: dict[tuple[str, str], Friendship] = field(default_factory=dict)
-    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conversations: dict[ConversationKey, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     summaries: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -47,11 +48,11 @@ class InMemoryUnitOfWork:
         self._store = store
         self._data = copy.deepcopy(store.data)  # a private copy: committed, or dropped
         self._touched: set[tuple[str, str]] = set()
-        self._conversations: set[str] = set()
+        self._conversations: set[ConversationKey] = set()
         self._events: list[dict[str, Any]] = []
 
-    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
-        row = self._store.data.conversations.get(conversation_id)
+    async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None:
+        row = self._store.data.conversations.get(key)
         return row["response"] if row else None
 
     async def lock_friendship(self, user_id: str, agent_id: str) -> Friendship:
@@ -79,10 +80,11 @@ class InMemoryUnitOfWork:
         self._data.friendships[(user_id, agent_id)] = replace(f, topic_metrics=merged)
 
     async def add_conversation(self, r: ConversationRecord) -> None:
-        if r.conversation_id in self._store.data.conversations:
+        key = ConversationKey(r.user_id, r.agent_id, r.conversation_id)
+        if key in self._store.data.conversations:
             raise DuplicateConversation(r.conversation_id)
-        self._conversations.add(r.conversation_id)
-        self._data.conversations[r.conversation_id] = {
+        self._conversations.add(key)
+        self._data.conversations[key] = {
             "record": r,
             "response": r.response,
             "score_delta": r.score_delta,
@@ -93,13 +95,13 @@ class InMemoryUnitOfWork:
         self._events.append(event)
 
     async def mark_rescored(
-        self, conversation_id: str, correction: int, analysis: dict[str, Any], now: datetime
+        self, key: ConversationKey, correction: int, analysis: dict[str, Any], now: datetime
     ) -> bool:
-        row = self._data.conversations[conversation_id]
+        row = self._data.conversations[key]
         if row["rescore_status"] != "pending":
             return False
         row.update(rescore_status="done", score_correction=correction)
-        self._conversations.add(conversation_id)
+        self._conversations.add(key)
         return True
 
     async def save_summary(self, user_id: str, agent_id: str, summary: str, now: datetime) -> None:
@@ -113,8 +115,8 @@ class InMemoryUnitOfWork:
         data = self._store.data
         for key in self._touched:
             data.friendships[key] = self._data.friendships[key]
-        for cid in self._conversations:
-            data.conversations[cid] = self._data.conversations[cid]
+        for ckey in self._conversations:
+            data.conversations[ckey] = self._data.conversations[ckey]
         data.events.extend(self._events)
         self._store.commits += 1
 
@@ -153,9 +155,9 @@ class InMemoryStore:
             if held is not None:
                 held.release()
 
-    async def stored_response(self, conversation_id: str) -> dict[str, Any] | None:
+    async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None:
         self._check()
-        row = self.data.conversations.get(conversation_id)
+        row = self.data.conversations.get(key)
         return row["response"] if row else None
 
     async def get_friendship(self, user_id: str, agent_id: str) -> Friendship | None:
