@@ -16,7 +16,7 @@ from typing import TypeVar
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
-from refactored.core.resilience.errors import BreakerOpen, DeadlineExhausted
+from refactored.core.resilience.errors import BreakerOpen, DeadlineExhausted, RequestRejected
 
 T = TypeVar("T")
 Transition = Callable[[str, str, str], None]  # (dependency, from_state, to_state)
@@ -33,9 +33,11 @@ class CircuitBreaker:
         self._factory = AsyncCircuitBreakerFactory(
             default_threshold=threshold,
             default_ttl=recovery_s,
-            # A cancelled call (client gone) or one never attempted for lack of time
-            # says nothing about the dependency's health.
-            exclude=[asyncio.CancelledError, DeadlineExhausted],
+            # A cancelled call (client gone), one never attempted for lack of time, or one
+            # the dependency answered by refusing this request (a 400) says nothing bad
+            # about the dependency's health (purgatory counts an excluded error as a call
+            # that ended: the dependency did answer).
+            exclude=[asyncio.CancelledError, DeadlineExhausted, RequestRejected],
         )
         self._factory.add_listener(self._on_event)
         self._on_transition = on_transition

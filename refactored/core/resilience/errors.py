@@ -15,6 +15,14 @@ class TransientFailure(CallFailed):
         self.retry_after = retry_after
 
 
+class RequestRejected(CallFailed):
+    """The dependency answered and refused *this request* (400, 404, 422...).
+
+    It says the request was wrong, not that the dependency is unhealthy: not retried, and
+    the breaker does not count it (the call still fails to its fallback).
+    """
+
+
 class BreakerOpen(CallFailed):
     """The circuit breaker is open (or half-open with its probe in flight): failing fast."""
 

@@ -8,6 +8,7 @@ is optional: a disabled policy is simply left out.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from refactored.core.resilience.deadline import remaining
 from refactored.core.resilience.errors import (
     CallFailed,
     DeadlineExhausted,
+    RequestRejected,
     TransientFailure,
 )
 from refactored.core.resilience.retry import RetryPolicy
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Observe = Callable[[str, float], None]  # (outcome, seconds)
 
 
@@ -79,6 +82,13 @@ class DependencyPolicy:
         except TransientFailure as exc:
             if outcome != "timeout":
                 outcome = "rate_limited" if exc.retry_after is not None else "transient_error"
+            raise
+        except RequestRejected as exc:  # counted as failed; the breaker leaves it alone
+            outcome = "failed"
+            log.warning(
+                "dependency rejected the request",
+                extra={"dependency": self.name, "reason": str(exc)},
+            )
             raise
         except CallFailed:
             outcome = "failed"

@@ -8,7 +8,11 @@ from typing import Any
 
 import httpx
 
-from refactored.core.resilience.errors import CallFailed, TransientFailure
+from refactored.core.resilience.errors import CallFailed, RequestRejected, TransientFailure
+
+# 4xx answers that are about the caller's credentials or the link, not this request's
+# content: they fail every call alike, so the breaker counts them.
+NOT_THE_REQUEST = frozenset({401, 403, 407, 408})
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -30,6 +34,8 @@ def check_status(response: httpx.Response, dependency: str) -> None:
         )
     if status >= 500:
         raise TransientFailure(f"{dependency} answered {status}")
+    if status >= 400 and status not in NOT_THE_REQUEST:
+        raise RequestRejected(f"{dependency} rejected the request ({status})")
     if status >= 400:
         raise CallFailed(f"{dependency} answered {status}")
 
