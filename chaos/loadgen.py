@@ -5,10 +5,13 @@ measurements on one clock, in one process, for 10-25 seconds, on a 2-core machin
 also runs the whole stack. A few coroutines on one event loop (httpx on the aiohttp
 transport) cost next to nothing; Locust stays the tool of the load tests (loadtests/).
 
-Each simulated client has its own ``X-Forwarded-For: 10.x.y.z`` (the rate limiter keys on
-it, so the load from this one machine is not throttled by accident) and its own users;
-conversation ids carry a per-target, per-run prefix so that the integrity checks can find
-exactly the rows this scenario wrote.
+Each simulated client is a real, distinct peer: its connections leave from its own
+loopback address (``127.A.B.C``, see :func:`client_address`; Linux routes all of
+127.0.0.0/8 to ``lo``), and the load balancer forwards that address, which the rate limiter
+keys on. No client sends an ``X-Forwarded-For`` of its own (the load balancer replaces it)
+except a burst that forges one on purpose (:attr:`BurstSpec.forge_xff`). Each client has
+its own users; conversation ids carry a per-target, per-run prefix so that the integrity
+checks can find exactly the rows this scenario wrote.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,13 @@ HEALTH = "GET /health"
 READY = "GET /health/ready"
 
 DEFAULT_MIX: Mapping[str, float] = {END: 6.0, FRIENDSHIP: 3.0, ACTIVITIES: 1.0}
+
+# source addresses (all in 127.0.0.0/8, never 127.0.0.1 itself, nor 127.0.0.0/16 where
+# the resolver stubs live): clients 127.10-209.*, a scenario's own pollers 127.253.0.*,
+# the health prober 127.254.0.1-4
+PROBER_ADDRESSES = tuple(f"127.254.0.{i}" for i in range(1, 5))
+
+TransportFactory = Callable[[str], httpx.AsyncBaseTransport]
 
 
 @dataclass(slots=True)
@@ -62,7 +72,7 @@ class ClientSpec:
     ``max_in_flight`` pending."""
 
     name: str
-    xff: str
+    address: str  # the loopback source address its connections leave from
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     think_s: float = 0.6
     users: int = 3
@@ -73,14 +83,22 @@ class ClientSpec:
 
 @dataclass(frozen=True)
 class BurstSpec:
-    """One client firing ``count`` requests at ``endpoint`` as fast as ``concurrency`` allows."""
+    """One client (one source ``address``) firing ``count`` requests at ``endpoint`` as fast
+    as ``concurrency`` allows (one connection per concurrent request).
+
+    ``forge_xff``: every request claims another client in its own ``X-Forwarded-For``
+    (:func:`forged_address`). ``spread_users``: every request names another user, so a
+    route with ids in its path sees a new URL each time.
+    """
 
     name: str
-    xff: str
+    address: str
     endpoint: str
     at_s: float
     count: int
     concurrency: int = 10
+    forge_xff: bool = False
+    spread_users: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,23 +111,39 @@ class LoadPlan:
 
 
 def client_address(index: int) -> str:
-    """A distinct private address per simulated client: 10.x.y.z, never 10.254.* (prober)."""
+    """The loopback source address of simulated client ``index`` (>= 0): 127.A.B.C with A in
+    10..209 and C in 1..254, distinct for the first 200 x 254 x 254 indexes."""
     host, rest = index % 254 + 1, index // 254  # host part 1..254: never .0 or .255
-    return f"10.{rest // 254 % 250 + 1}.{rest % 254}.{host}"
+    return f"127.{rest // 254 % 200 + 10}.{rest % 254}.{host}"
+
+
+def poller_address(index: int) -> str:
+    """A scenario's own poller (e.g. db_down's readiness check): 127.253.0.<index+1>."""
+    return f"127.253.0.{index % 254 + 1}"
+
+
+def forged_address(index: int) -> str:
+    """What a hostile client claims in ``X-Forwarded-For``: 198.18.0.0/15 (benchmarking
+    range, RFC 2544), a new one per ``index``."""
+    return f"198.{18 + index // 65536 % 2}.{index // 256 % 256}.{index % 256}"
 
 
 def standard_clients(count: int, *, think_s: float = 0.6, users: int = 3) -> tuple[ClientSpec, ...]:
     return tuple(
-        ClientSpec(name=f"c{i}", xff=client_address(i + 1), think_s=think_s, users=users)
+        ClientSpec(name=f"c{i}", address=client_address(i + 1), think_s=think_s, users=users)
         for i in range(count)
     )
 
 
-def default_transport() -> httpx.AsyncBaseTransport:
-    # httpx's API on aiohttp's connection pool: the cheapest async client on this machine.
+def default_transport(local_address: str) -> httpx.AsyncBaseTransport:
+    """httpx's API on aiohttp's connection pool (the cheapest async client on this machine),
+    its connections bound to ``local_address``."""
     from httpx_aiohttp import AiohttpTransport
 
-    return AiohttpTransport(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    return AiohttpTransport(
+        local_address=local_address,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
 
 
 class LoadGenerator:
@@ -123,7 +157,7 @@ class LoadGenerator:
         prefix: str,
         request_timeout_s: float,
         clock: Callable[[], float] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: TransportFactory | None = None,
         seed: int = 1,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -132,7 +166,7 @@ class LoadGenerator:
         self.request_timeout_s = request_timeout_s
         self._t0 = time.monotonic()
         self.clock = clock or (lambda: time.monotonic() - self._t0)
-        self._transport = transport
+        self._transport = transport or default_transport
         self.seed = seed
         self.samples: list[Sample] = []
         self.health: list[Sample] = []
@@ -149,20 +183,36 @@ class LoadGenerator:
     def stop(self) -> None:
         self._stop.set()
 
+    @contextlib.asynccontextmanager
+    async def http_client(self, address: str) -> AsyncIterator[httpx.AsyncClient]:
+        """A client of the load balancer whose connections leave from ``address``."""
+        async with httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(self.request_timeout_s),
+            transport=self._transport(address),
+        ) as client:
+            yield client
+
     async def run(self, duration_s: float, drain_s: float | None = None) -> None:
         """Generate load for ``duration_s`` (scenario clock), then wait for in-flight requests
         up to ``drain_s`` (default: the request timeout) and cancel the rest."""
-        timeout = httpx.Timeout(self.request_timeout_s)
-        async with httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            transport=self._transport or default_transport(),
-        ) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            addresses = [c.address for c in self.plan.clients]
+            addresses += [b.address for b in self.plan.bursts]
+            clients: dict[str, httpx.AsyncClient] = {}
+            for address in (*addresses, *PROBER_ADDRESSES):
+                if address not in clients:
+                    clients[address] = await stack.enter_async_context(self.http_client(address))
             tasks = [
-                asyncio.create_task(self._client_loop(client, spec)) for spec in self.plan.clients
+                asyncio.create_task(self._client_loop(clients[spec.address], spec))
+                for spec in self.plan.clients
             ]
-            tasks += [asyncio.create_task(self._burst(client, b)) for b in self.plan.bursts]
-            prober = asyncio.create_task(self._health_prober(client))
+            tasks += [
+                asyncio.create_task(self._burst(clients[b.address], b)) for b in self.plan.bursts
+            ]
+            prober = asyncio.create_task(
+                self._health_prober([clients[a] for a in PROBER_ADDRESSES])
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._stop.wait(), timeout=max(0.0, duration_s - self.clock())
@@ -201,7 +251,7 @@ class LoadGenerator:
                 if len(in_flight) < spec.max_in_flight:
                     endpoint = rng.choices(endpoints, weights)[0]
                     task = asyncio.create_task(
-                        self.request(client, spec.name, spec.xff, endpoint, rng.choice(users), rng)
+                        self.request(client, spec.name, endpoint, rng.choice(users), rng)
                     )
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
@@ -222,27 +272,30 @@ class LoadGenerator:
         if self._stop.is_set():
             return
         rng = random.Random(f"{self.seed}-{burst.name}")
-        user = f"{self.prefix}-{burst.name}-u0"
         limiter = asyncio.Semaphore(burst.concurrency)
 
-        async def one() -> None:
+        async def one(i: int) -> None:
+            user = f"{self.prefix}-{burst.name}-u{i if burst.spread_users else 0}"
+            xff = forged_address(i + 1) if burst.forge_xff else None
             async with limiter:
-                await self.request(client, burst.name, burst.xff, burst.endpoint, user, rng)
+                await self.request(client, burst.name, burst.endpoint, user, rng, forged_xff=xff)
 
-        await asyncio.gather(*(one() for _ in range(burst.count)))
+        await asyncio.gather(*(one(i) for i in range(burst.count)))
 
     async def request(
         self,
         client: httpx.AsyncClient,
         name: str,
-        xff: str,
         endpoint: str,
         user_id: str,
         rng: random.Random,
+        *,
+        forged_xff: str | None = None,
     ) -> Sample:
-        """Send one request of ``endpoint`` kind and record what came back."""
+        """Send one request of ``endpoint`` kind and record what came back. The client is
+        who ``client``'s source address says; ``forged_xff`` claims to be someone else."""
         agent = self.agent_id()
-        headers = {"X-Forwarded-For": xff}
+        headers = {"X-Forwarded-For": forged_xff} if forged_xff else {}
         sample = Sample(
             t_s=self.clock(), endpoint=endpoint, client=name, status=None, latency_ms=0.0
         )
@@ -284,10 +337,10 @@ class LoadGenerator:
         )
         return sample
 
-    async def _health_prober(self, client: httpx.AsyncClient) -> None:
+    async def _health_prober(self, clients: Sequence[httpx.AsyncClient]) -> None:
         """A probe every ``health_interval_s``, concurrent (a blocked event loop shows up as
-        many slow probes, not one), from 4 rotating addresses so the health limiter never
-        throttles the prober itself."""
+        many slow probes, not one), rotating over ``clients`` (4 source addresses) so the
+        health limiter never throttles the prober itself."""
         in_flight: set[asyncio.Task[Sample]] = set()
         rng = random.Random(self.seed)
         n = 0
@@ -296,9 +349,8 @@ class LoadGenerator:
                 n += 1
                 task = asyncio.create_task(
                     self.request(
-                        client,
+                        clients[n % len(clients)],
                         "prober",
-                        f"10.254.0.{n % 4 + 1}",
                         self.plan.health_endpoint,
                         "prober",
                         rng,

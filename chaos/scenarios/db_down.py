@@ -11,7 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 
-from chaos.loadgen import READY, LoadGenerator, LoadPlan, Sample, standard_clients
+from chaos.loadgen import (
+    READY,
+    LoadGenerator,
+    LoadPlan,
+    Sample,
+    poller_address,
+    standard_clients,
+)
 from chaos.scenarios.base import (
     Expectation,
     FaultStep,
@@ -50,14 +57,10 @@ class DbDown(Scenario):
 
     async def during_load(self, ctx: ScenarioContext, gen: LoadGenerator) -> None:
         """Poll readiness every 0.5 s through the LB (its own client address)."""
-        import httpx
-
         rng = random.Random(7)
-        async with httpx.AsyncClient(
-            base_url=ctx.endpoints.lb_url, timeout=gen.request_timeout_s
-        ) as client:
+        async with gen.http_client(poller_address(0)) as client:
             while ctx.now() < self.duration_s(ctx):
-                await gen.request(client, "ready", "10.253.0.1", READY, "ready", rng)
+                await gen.request(client, "ready", READY, "ready", rng)
                 await asyncio.sleep(0.5)
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:

@@ -1,10 +1,10 @@
 """rate_limit_burst: one client bursts far above its limit while others use the service.
 
-Load: 5 normal clients (each well under the limits) and, 2 s in, one client firing 200
+Load: 5 normal clients (each well under the limits) and, 1.5 s in, one client firing 200
 ``POST /v1/activities/suggest`` (limit ``RATE_LIMIT_ACTIVITIES_SUGGEST`` = 60/minute per
-client; with one in-memory counter per gunicorn worker at most 2 x 60 pass) from its own
-``X-Forwarded-For``. Refactored: the burster gets 429 + ``Retry-After``, nobody else is
-throttled. Legacy has no limiter: the burster is served at everyone's expense.
+client) from its own source address (one real peer of the load balancer, no forged
+header). Refactored: the burster gets 429 + ``Retry-After``, nobody else is throttled.
+Legacy has no limiter: the burster is served at everyone's expense.
 """
 
 from __future__ import annotations
