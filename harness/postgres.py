@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from harness import ledger
 from harness.net import LOOPBACK, free_port
-from harness.processes import ManagedProcess, ProcessGroup
+from harness.processes import ManagedProcess, ProcessGroup, remove_recorded_dir
 
 EMBEDDED_PG_USER = "embedded_postgres"  # postgres refuses to run as root
 EMBEDDED_MAX_CONNECTIONS = 300
@@ -72,7 +73,12 @@ def redact(url: str) -> str:
 
 
 def create_database(admin_url: str, name: str) -> str:
-    """Create database ``name`` and return its URL."""
+    """Create database ``name`` and return its URL.
+
+    The ledger hears of it first, so a run killed right after CREATE DATABASE still has
+    its database dropped by the next start or ``make down``.
+    """
+    ledger.current().database_creating(name, redact(admin_url))
     connection = _connect(admin_url)
     try:
         with connection.cursor() as cursor:
@@ -90,6 +96,7 @@ def drop_database(admin_url: str, name: str) -> None:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         connection.close()
+    ledger.current().database_dropped(name)
 
 
 def connection_limits(url: str, connect_timeout_s: int | None = 5) -> tuple[int, int]:
@@ -187,7 +194,8 @@ class EmbeddedPostgres:
         os.chmod(self.root, 0o755)
         self.data_dir.mkdir(mode=0o700)
         user = _prepare_for_unprivileged_user(self.data_dir)
-        self.group.on_stop(lambda: shutil.rmtree(self.root, ignore_errors=True))
+        key = ledger.current().path_created(self.root, "embedded PostgreSQL", self.admin_url)
+        self.group.on_stop(lambda: remove_recorded_dir(self.root, key))
         subprocess.run(
             [
                 str(_embedded_bin("initdb")),

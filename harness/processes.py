@@ -4,25 +4,36 @@ Every child runs in its own session (process group) so that stopping it also
 stops whatever it forked (gunicorn workers, Caddy, postgres backends). A
 :class:`ProcessGroup` stops its children in reverse start order on exit, on an
 exception and on SIGINT/SIGTERM, so a failing test or Ctrl-C leaves no orphan.
+
+A SIGKILL runs none of that. Two lines of defence cover it: every child asks the kernel
+for a parent-death signal (its stop signal when the harness dies), and every child is
+recorded in the ledger (:mod:`harness.ledger`) as it starts, so the next start or
+``make down`` reaps any group still alive (:mod:`harness.reaper`). The first group a
+process opens runs that reap.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from harness import ledger
 from harness.net import NotReadyError, wait_for_http, wait_for_port
+from harness.reaper import reap_once_per_process
 
 
 class MissingBinaryError(RuntimeError):
@@ -40,6 +51,46 @@ def require_binary(name: str, hint: str) -> str:
     return found
 
 
+# ---- parent-death signal ------------------------------------------------------------------
+# Hand-written with ctypes: neither subprocess nor psutil offers PR_SET_PDEATHSIG, and the
+# python-prctl package would add a C extension for one call. Linux only; elsewhere the
+# ledger alone reaps what a killed harness left.
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_spawner: tuple[int, ThreadPoolExecutor] | None = None
+_spawner_lock = threading.Lock()
+
+
+def _die_with(parent_pid: int, sig: int) -> Callable[[], None] | None:
+    """A preexec_fn: the child gets ``sig`` when the harness dies (then exec's the program)."""
+    if _LIBC is None:
+        return None
+    prctl = _LIBC.prctl  # looked up here: the child, after fork, only calls it
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent_pid:  # the harness died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _spawn(popen: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Run ``popen`` on one long-lived thread of this process.
+
+    The kernel sends the parent-death signal when the *thread* that forked the child
+    exits, not the process: children started from a short-lived thread (the stack boots
+    its targets in a thread pool) would be killed as soon as that pool finished. This
+    thread lives as long as the process (a fork gets its own).
+    """
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or _spawner[0] != os.getpid():
+            _spawner = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="harness-spawn"))
+        executor = _spawner[1]
+    return executor.submit(popen).result()
+
+
 @dataclass
 class ManagedProcess:
     """One child process with its log file."""
@@ -53,21 +104,29 @@ class ManagedProcess:
     stop_signal: int = signal.SIGTERM
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+    _ledger_key: str | None = field(default=None, init=False, repr=False)
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        log = self._log
         full_env = {**os.environ, **(self.env or {})}
-        self.popen = subprocess.Popen(
-            list(self.argv),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=full_env,
-            cwd=self.cwd,
-            user=self.user,
-            start_new_session=True,
+        self.popen = _spawn(
+            lambda: subprocess.Popen(
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                cwd=self.cwd,
+                user=self.user,
+                start_new_session=True,
+                # the stop signal, so a dying harness stops it as stop() would (gunicorn
+                # takes its workers along, postgres its backends)
+                preexec_fn=_die_with(os.getpid(), self.stop_signal),
+            )
         )
+        self._ledger_key = ledger.current().process_started(self.name, self.popen.pid, self.argv)
         return self
 
     @property
@@ -124,9 +183,18 @@ class ManagedProcess:
                 self.popen.wait(timeout=5)
         # children that outlived their leader (same group) go too
         self.signal_group(signal.SIGKILL)
+        if self._ledger_key is not None:
+            ledger.current().released(self._ledger_key)
+            self._ledger_key = None
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def remove_recorded_dir(path: Path, ledger_key: str) -> None:
+    """Remove a directory recorded in the ledger, and strike it from there."""
+    shutil.rmtree(path, ignore_errors=True)
+    ledger.current().released(ledger_key)
 
 
 class ProcessGroup(contextlib.AbstractContextManager["ProcessGroup"]):
@@ -159,11 +227,19 @@ class ProcessGroup(contextlib.AbstractContextManager["ProcessGroup"]):
         self.processes.append(process)
         return process.start()
 
+    def temp_dir(self, prefix: str, what: str) -> Path:
+        """A new temporary directory, in the ledger until the group stops and removes it."""
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+        key = ledger.current().path_created(path, what)
+        self.on_stop(lambda: remove_recorded_dir(path, key))
+        return path
+
     def on_stop(self, cleanup: Callable[[], None]) -> None:
         """Register a cleanup that runs after the processes are stopped (reverse order)."""
         self._cleanups.append(cleanup)
 
     def __enter__(self) -> ProcessGroup:
+        reap_once_per_process()  # what a killed run left, before this one starts anything
         self._install_signal_handlers()
         return self
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +116,7 @@ def start_service(
     previous run never leak into this one.
     """
     port = port or free_port()
-    metrics_dir = Path(tempfile.mkdtemp(prefix=f"ctxh-metrics-{target}-"))
-    group.on_stop(lambda: shutil.rmtree(metrics_dir, ignore_errors=True))
+    metrics_dir = group.temp_dir(f"ctxh-metrics-{target}-", "Prometheus multiprocess dir")
     process = group.start(
         name or f"{target}-{port}",
         gunicorn_argv(target, port, workers, timeout_s),
