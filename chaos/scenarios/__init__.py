@@ -15,6 +15,7 @@ from chaos.scenarios.base import Scenario
 # The order is the run order: cheap and stateless first, the restarts-heavy ones later.
 SCENARIO_MODULES: tuple[str, ...] = (
     "llm_latency",
+    "idempotency_per_owner",
     "llm_429_storm",
     "llm_429_transient",
     "llm_down",
