@@ -3,9 +3,11 @@
 The evening-to-night mix: people finishing conversations (the expensive call:
 three LLM analyses, the Memory API, one transaction), people looking at their
 friendship, people asking for activity ideas, and the LB's own health probe.
-Each simulated user is its own client: it sends ``X-Forwarded-For: 10.x.y.z``
-(the refactored rate limiter keys on the forwarded client), except the
-``Burster`` of ``rate_limit_burst``, which is one client hammering.
+Each simulated user is its own client: its connections leave from its own loopback
+address (:mod:`loadtests.source_address`), the peer the load balancer forwards and the
+refactored rate limiter keys on; nobody sends an ``X-Forwarded-For`` (the load balancer
+would replace it). The ``Burster`` of ``rate_limit_burst`` is one client (one address)
+hammering; a ``BenchSuggester`` moves to a new address every few dozen requests.
 
 Configuration comes from the environment (the load runner sets it):
 ``LOADTEST_RUN_ID`` (makes conversation ids unique per run), ``TIME_SCALE``.
@@ -13,16 +15,17 @@ Configuration comes from the environment (the load runner sets it):
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import uuid
 from typing import Any
 
 from locust import FastHttpUser, between, constant, constant_throughput, task
+from locust.env import Environment
 
 from loadtests.conversations import make_conversation
 from loadtests.model import LB_TIMEOUT_S
+from loadtests.source_address import BURST_ADDRESS, SourceBoundClientPool, next_user_address
 
 # conversation ids are at most 64 characters (the API's limit): keep the run id short
 RUN_ID = (os.environ.get("LOADTEST_RUN_ID") or uuid.uuid4().hex)[:12]
@@ -30,20 +33,15 @@ TIME_SCALE = float(os.environ.get("TIME_SCALE", "1.0"))
 USER_POOL = int(os.environ.get("LOADTEST_USER_POOL", "400"))
 AGENTS = ("agent-luna", "agent-minh", "agent-sol")
 
-# Unique client addresses per process: 10.<pid-derived>.<n>; the pid keeps
-# Locust worker processes (--processes) from handing out the same address.
-_client_numbers = itertools.count(1)
-_PROCESS_OCTET = os.getpid() % 200 + 1
-BURST_CLIENT_IP = "10.255.255.254"
+# A bench user's requests per address: under the 60/minute limit of the route it calls,
+# so no address is ever throttled however long the bench runs
+BENCH_REQUESTS_PER_ADDRESS = 50
 
 
-def next_client_ip() -> str:
-    n = next(_client_numbers)
-    return f"10.{_PROCESS_OCTET}.{(n >> 8) & 255}.{n & 255}"
-
-
-def random_client_ip(rng: random.Random) -> str:
-    return f"10.{rng.randint(0, 254)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+def process_index(environment: Environment) -> int:
+    """This Locust process's worker index (0 when Locust runs in one process): addresses
+    differ between the processes of ``--processes``."""
+    return max(0, int(getattr(environment.runner, "worker_index", 0) or 0))
 
 
 def friendship_key(rng: random.Random) -> tuple[str, str]:
@@ -52,7 +50,7 @@ def friendship_key(rng: random.Random) -> tuple[str, str]:
 
 
 class ContextServiceUser(FastHttpUser):
-    """One client of the context service (its own forwarded address)."""
+    """One client of the context service (its own source address)."""
 
     abstract = True
     # Longer than the LB timeout: the LB must be the one that gives up (and says 504).
@@ -64,6 +62,21 @@ class ContextServiceUser(FastHttpUser):
     # brings a new class, so every class is spawned from the start and gates itself.
     active_windows: tuple[tuple[float, float], ...] | None = None
 
+    def __init__(self, environment: Environment) -> None:
+        # before FastHttpUser builds its session, which then uses this pool
+        self.client_address = self.first_address(environment)
+        self.bound_pool = SourceBoundClientPool(
+            self.client_address,
+            network_timeout=self.network_timeout,
+            connection_timeout=self.connection_timeout,
+            concurrency=self.concurrency,
+        )
+        self.client_pool = self.bound_pool
+        super().__init__(environment)
+
+    def first_address(self, environment: Environment) -> str:
+        return next_user_address(process_index(environment))
+
     def active(self) -> bool:
         if self.active_windows is None:
             return True
@@ -73,10 +86,6 @@ class ContextServiceUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
-        self.client_ip = next_client_ip()
-
-    def headers(self) -> dict[str, str]:
-        return {"X-Forwarded-For": self.client_ip}
 
     def context(self) -> dict[str, Any]:
         return {"group": self.group}
@@ -108,7 +117,6 @@ class ConversationEnder(ContextServiceUser):
         self.client.post(
             "/v1/conversations/end",
             json=body,
-            headers=self.headers(),
             name="POST /v1/conversations/end",
         )
 
@@ -124,7 +132,6 @@ class FriendshipReader(ContextServiceUser):
         user_id, agent_id = friendship_key(self.rng)
         with self.client.get(
             f"/v1/friendships/{user_id}/{agent_id}",
-            headers=self.headers(),
             name="GET /v1/friendships/{user_id}/{agent_id}",
             catch_response=True,
         ) as response:
@@ -142,7 +149,6 @@ class ActivitySuggester(ContextServiceUser):
         self.client.post(
             "/v1/activities/suggest",
             json={"user_id": user_id, "agent_id": agent_id, "limit": self.rng.randint(1, 5)},
-            headers=self.headers(),
             name="POST /v1/activities/suggest",
         )
 
@@ -155,7 +161,7 @@ class HealthProber(ContextServiceUser):
 
     @task
     def probe(self) -> None:
-        self.client.get("/health", headers=self.headers(), name="GET /health")
+        self.client.get("/health", name="GET /health")
 
 
 class Burster(ContextServiceUser):
@@ -165,9 +171,8 @@ class Burster(ContextServiceUser):
     wait_time = constant_throughput(25)
     group = "burst"
 
-    def on_start(self) -> None:
-        super().on_start()
-        self.client_ip = BURST_CLIENT_IP
+    def first_address(self, environment: Environment) -> str:
+        return BURST_ADDRESS
 
     @task
     def burst(self) -> None:
@@ -176,7 +181,6 @@ class Burster(ContextServiceUser):
         with self.client.post(
             "/v1/activities/suggest",
             json={"user_id": f"u-{RUN_ID}-burst", "agent_id": AGENTS[0], "limit": 3},
-            headers=self.headers(),
             name="POST /v1/activities/suggest",
             catch_response=True,
         ) as response:
@@ -187,20 +191,28 @@ class Burster(ContextServiceUser):
 class BenchSuggester(ContextServiceUser):
     """bench: a closed loop (no think time), so concurrency = number of users.
 
-    Every request comes from a different address, like many real clients: the
-    benchmark measures throughput, not the per-client rate limiter.
+    Every few dozen requests the user moves to a new address (new connections), like
+    many real clients: the benchmark measures throughput, not the per-client rate
+    limiter.
     """
 
     wait_time = constant(0)
     group = "bench"
 
+    def on_start(self) -> None:
+        super().on_start()
+        self.sent = 0
+
     @task
     def suggest(self) -> None:
+        if self.sent and self.sent % BENCH_REQUESTS_PER_ADDRESS == 0:
+            self.client_address = next_user_address(process_index(self.environment))
+            self.bound_pool.rebind(self.client_address)
+        self.sent += 1
         user_id, agent_id = friendship_key(self.rng)
         self.client.post(
             "/v1/activities/suggest",
             json={"user_id": user_id, "agent_id": agent_id, "limit": 3},
-            headers={"X-Forwarded-For": random_client_ip(self.rng)},
             name="POST /v1/activities/suggest",
         )
 
