@@ -35,7 +35,7 @@ from refactored.application.use_cases.suggest_activities import SuggestActivitie
 from refactored.core.resilience.breaker import CircuitBreaker
 from refactored.core.resilience.policy import DependencyPolicy
 from refactored.core.resilience.retry import RetryConfig, RetryPolicy, Sleep
-from refactored.core.settings import Policy, Settings
+from refactored.core.settings import Policy, Settings, load_settings
 from refactored.infrastructure.container import Container
 from refactored.infrastructure.db.engine import PoolConfig, build_engine
 from refactored.infrastructure.db.locks import advisory_lock
@@ -66,6 +66,7 @@ from refactored.infrastructure.web.middleware import (
 from refactored.infrastructure.web.routes import ADMIN_NIGHTLY_PATH, build_router
 
 log = logging.getLogger("refactored.main")
+NIGHTLY_LOCK = "refactored.nightly"  # the advisory lock's name (scheduler and admin endpoint)
 UNBOUNDED_POOL_TIMEOUT_S = 300.0  # pool_limits disabled: wait "forever" like legacy
 
 
@@ -91,7 +92,7 @@ class Overrides:
 
 
 def create_app(settings: Settings | None = None, overrides: Overrides | None = None) -> FastAPI:
-    settings = settings or Settings()  # type: ignore[call-arg]  # read from the environment
+    settings = settings or load_settings()  # from the environment; errors name no value
     overrides = overrides or Overrides()
     configure_logging(settings.log_level, secrets_of(settings))
     exporter = exporter_factory(settings.otel_exporter)  # a missing package fails here
@@ -366,13 +367,13 @@ async def _wire(
         outbox=outbox,
         publisher=publisher,
     )
+    # One nightly run at a time across every worker: the scheduler and POST /v1/admin/nightly
+    # take the same PostgreSQL advisory lock.
+    lock_engine = engine
+    exclusive = (
+        (lambda: advisory_lock(lock_engine, NIGHTLY_LOCK)) if lock_engine is not None else None
+    )
     if s.nightly_scheduler_enabled:
-        lock_engine = engine
-        exclusive = (
-            (lambda: advisory_lock(lock_engine, "refactored.nightly"))
-            if lock_engine is not None
-            else None
-        )
         job_timeout = s.scaled(s.job_timeout_s) if timeouts else None
 
         async def bounded_nightly() -> object:
@@ -401,6 +402,7 @@ async def _wire(
         alerts=alerts,
         breakers=breakers,
         clock=clock,
+        nightly_lock=exclusive,
     )
     return container, tasks
 

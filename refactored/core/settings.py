@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-in-production"
@@ -18,6 +18,18 @@ SECRET_KEY_HELP = (
     "Set a strong random key (at least 32 characters) in .env file.\n"
     "Example: SECRET_KEY=$(openssl rand -hex 32)"
 )
+
+
+MIN_ADMIN_TOKEN_LENGTH = 32
+ADMIN_TOKEN_HELP = (
+    f"ADMIN_TOKEN must have at least {MIN_ADMIN_TOKEN_LENGTH} characters in production "
+    "(or be unset: the admin endpoint is then disabled). "
+    "Example: ADMIN_TOKEN=$(openssl rand -hex 32)"
+)
+
+
+class SettingsError(ValueError):
+    """Invalid settings, described by field and rule; never by the value (it may be a secret)."""
 
 
 class Policy(StrEnum):
@@ -156,6 +168,13 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _production_admin_token(self) -> Settings:
+        token = self.admin_token
+        if self.env == "production" and token and len(token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(f"ADMIN_TOKEN is too short ({len(token)} chars). {ADMIN_TOKEN_HELP}")
+        return self
+
+    @model_validator(mode="after")
     def _reserves_fit_the_deadline(self) -> Settings:
         if not self.deadline_reserve_s <= self.dependency_deadline_reserve_s:
             raise ValueError(
@@ -187,6 +206,26 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         raise ValueError(f"DATABASE_URL must start with postgresql://, got {url.split(':')[0]}")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; an invalid one raises :class:`SettingsError`.
+
+    pydantic's ValidationError prints each rejected ``input_value``: a short SECRET_KEY
+    would land in full on stderr and in the deploy logs. The error raised here names the
+    variable and the rule only, and drops the original (``from None``) so no traceback
+    shows it either.
+    """
+    try:
+        return Settings()  # type: ignore[call-arg]  # required values come from the environment
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise SettingsError(
+            f"{len(problems)} invalid setting(s):\n  " + "\n  ".join(problems)
+        ) from None
 
 
 class ExplicitSettings(Settings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from refactored.application.ports import AlertSink, Clock, FriendshipStore
@@ -26,3 +27,5 @@ class Container:
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     ready_check: Callable[[], Awaitable[None]] | None = None
     clock: Clock | None = None  # the use cases' clock (input window checks); None: system time
+    # the nightly job's cross-worker lock (yields True when taken); None: no database to lock on
+    nightly_lock: Callable[[], AbstractAsyncContextManager[bool]] | None = None

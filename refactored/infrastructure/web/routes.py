@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -27,6 +28,7 @@ from refactored.infrastructure.web.validation import Loc, not_after
 
 ADMIN_DISABLED = "admin endpoint disabled: set ADMIN_TOKEN"
 ADMIN_NIGHTLY_PATH = "/v1/admin/nightly"
+NIGHTLY_RUNNING = "the nightly job is already running (scheduled or triggered): nothing done"
 
 
 def _container(request: Request) -> Container:
@@ -95,20 +97,26 @@ def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
         _not_in_future(request, [(("body", "now"), body.now if body else None)])
         # An operator job, exempt from the user-request deadline (DeadlineMiddleware) and
         # bounded by its own JOB_TIMEOUT_S instead: call it on the service, not through the LB.
-        s = _container(request).settings
+        container = _container(request)
+        s = container.settings
         job_timeout = s.scaled(s.job_timeout_s) if s.enabled(Policy.TIMEOUTS) else None
-        try:
-            async with asyncio.timeout(job_timeout):
-                report = await _container(request).nightly_job(body.now if body else None)
-        except TimeoutError:
-            return JSONResponse(
-                {
-                    "detail": f"nightly job exceeded its job timeout of {job_timeout:.2f}s; "
-                    "the batches committed so far are kept, run it again to finish",
-                    "error": "deadline_exceeded",
-                },
-                status_code=504,
-            )
+        # the scheduler's advisory lock: one run at a time across workers and triggers
+        lock = container.nightly_lock() if container.nightly_lock else nullcontext(True)
+        async with lock as mine:
+            if not mine:
+                return JSONResponse({"detail": NIGHTLY_RUNNING, "error": "conflict"}, 409)
+            try:  # inside the lock: its storage boundary would call a TimeoutError an outage
+                async with asyncio.timeout(job_timeout):
+                    report = await container.nightly_job(body.now if body else None)
+            except TimeoutError:
+                return JSONResponse(
+                    {
+                        "detail": f"nightly job exceeded its job timeout of {job_timeout:.2f}s; "
+                        "the batches committed so far are kept, run it again to finish",
+                        "error": "deadline_exceeded",
+                    },
+                    status_code=504,
+                )
         return JSONResponse(report.as_json())
 
     @router.get("/health")
