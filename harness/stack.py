@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from harness.caddy import LB_TIMEOUT_S, caddy_binary, start_caddy
+from harness.ledger import private_dir
 from harness.net import LOOPBACK, NotReadyError, free_port, port_is_free
 from harness.postgres import (
     EmbeddedPostgres,
@@ -124,9 +125,13 @@ class StackInfo:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def write(self, path: Path = STACK_JSON) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Atomically, mode 0600 in a 0700 directory: it holds the admin tokens."""
+        private_dir(path.parent)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.to_json())
+        tmp.unlink(missing_ok=True)  # a leftover could carry wider permissions
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.to_json())
         tmp.replace(path)  # readers never see half a file
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from harness.ledger import private_dir
 from harness.processes import ProcessGroup
 from harness.stack import REPO_ROOT, StackConfig, StackError, start_stack
 
@@ -99,7 +100,11 @@ def recorded_children(paths: StatePaths) -> list[dict[str, float | int]]:
 
 
 def spawn(paths: StatePaths, argv_tail: list[str]) -> subprocess.Popen[bytes]:
-    """Start the supervisor detached (own session) and record its pid."""
+    """Start the supervisor detached (own session) and record its pid.
+
+    Not in the ledger: the supervisor outlives ``up`` on purpose; it is an owner itself.
+    """
+    private_dir(paths.root)  # stack.json holds the admin tokens
     paths.logs.mkdir(parents=True, exist_ok=True)
     with paths.supervisor_log.open("ab") as log:
         popen = subprocess.Popen(

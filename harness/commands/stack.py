@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.net import http_status
+from harness.reaper import reap_dead_runs
 from harness.services import TARGETS
 from harness.stack import STACK_DIR, StackError, StackInfo, load_stack_info
 from harness.stack_supervisor import (
@@ -70,11 +71,17 @@ def print_urls(info: StackInfo, stack_json: Path = STACK_DIR / "stack.json") -> 
         table.add_row(name, "proxies", proxies)
         for kind, fake in target.fakes.items():
             table.add_row(name, f"fake {kind} control", fake.control_url)
-        table.add_row(name, "admin token", target.admin_token, end_section=True)
+        table.add_row(
+            name, "admin token", f"targets.{name}.admin_token in stack.json", end_section=True
+        )
     console.print(table)
     console.print(f"database: {info.database['kind']} {info.database['admin_url']}")
     console.print(f"amqp: {info.amqp_url or '(none: the outbox accumulates)'}")
     console.print(f"logs: {info.log_dir}   stack.json: {stack_json}   stop: make down")
+
+
+def _say(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -106,6 +113,7 @@ def up(
         raise typer.Exit(1)
     kill_leftovers(paths)  # children of a supervisor that was killed hard
     clear_state(paths)
+    reap_dead_runs(say=_say)  # and whatever any killed run left (the ledger)
     targets = _targets(target)
     workers = workers if workers is not None else _env_int("STACK_WORKERS", 2)
     scale = time_scale if time_scale is not None else _env_float("TIME_SCALE", 0.1)
@@ -157,7 +165,8 @@ def _stop(paths: StatePaths, pid: int) -> bool:
 def down(
     state_dir: Annotated[Path, typer.Option(help="the state dir given to up")] = STACK_DIR,
 ) -> None:
-    """Stop everything `up` started and wait until every process is gone."""
+    """Stop everything `up` started and wait until every process is gone; then reap what
+    any killed run left (the ledger: process groups, stack_* databases, temp dirs)."""
     paths = StatePaths(state_dir.resolve())
     pid = running_supervisor(paths)
     if pid is None:
@@ -166,8 +175,11 @@ def down(
         wait_gone(leftovers, 10)
         clear_state(paths)
         console.print("no stack running" + (f" (reaped {len(leftovers)})" if leftovers else ""))
+        reap_dead_runs(say=_say)
         return
-    if _stop(paths, pid):
+    stopped = _stop(paths, pid)
+    reap_dead_runs(say=_say)  # the supervisor's ledger is gone unless something survived it
+    if stopped:
         console.print(f"stack stopped (supervisor pid {pid})")
     else:
         err.print("[red]some processes did not stop[/]: check `ps` and .stack/logs")
