@@ -17,8 +17,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
-from slowapi.errors import RateLimitExceeded
-from slowapi.middleware import SlowAPIASGIMiddleware
 
 from refactored.application.ports import (
     AlertSink,
@@ -57,12 +55,13 @@ from refactored.infrastructure.observability.tracing import (
 )
 from refactored.infrastructure.scheduler import run_daily
 from refactored.infrastructure.web.errors import install_error_handlers
-from refactored.infrastructure.web.limiter import build_limiter, rate_limit_handler
+from refactored.infrastructure.web.limiter import RateLimits, build_limiter
 from refactored.infrastructure.web.middleware import (
     BodySizeLimitMiddleware,
     DeadlineMiddleware,
     ObservabilityMiddleware,
 )
+from refactored.infrastructure.web.rate_limit import RateLimitMiddleware
 from refactored.infrastructure.web.routes import ADMIN_NIGHTLY_PATH, build_router
 
 log = logging.getLogger("refactored.main")
@@ -96,14 +95,13 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     overrides = overrides or Overrides()
     configure_logging(settings.log_level, secrets_of(settings))
     exporter = exporter_factory(settings.otel_exporter)  # a missing package fails here
-    limiter = build_limiter(
-        settings.rate_limit_enabled and settings.enabled(Policy.RATE_LIMIT),
-        settings.rate_limit_default,
-    )
+    limiter = build_limiter(settings.rate_limit_default)  # the routes' declared limits
+    rate_limits = RateLimits(limiter, settings)  # counts them (RATE_LIMIT_STORAGE_URI)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(rate_limits.aclose)
             app.state.container, tasks = await _wire(app, settings, overrides, exporter, stack)
             running: list[asyncio.Task[Any]] = []
             for coro in tasks:
@@ -123,18 +121,17 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
     app = FastAPI(title="context service (refactored)", lifespan=lifespan)
     app.state.limiter = limiter
     app.state.settings = settings
-    app.add_exception_handler(RateLimitExceeded, rate_limit_handler(limiter))
     install_error_handlers(app)
     timeouts = settings.enabled(Policy.TIMEOUTS)
-    # Routes without their own @limiter.limit (FastAPI's /docs, /openapi.json) get
-    # RATE_LIMIT_DEFAULT here; the decorated ones are left to their decorator.
-    app.add_middleware(SlowAPIASGIMiddleware)
     app.add_middleware(
         DeadlineMiddleware,
         seconds=settings.scaled(settings.request_deadline_s) if timeouts else None,
         exempt_paths=frozenset({ADMIN_NIGHTLY_PATH}),  # bounded by JOB_TIMEOUT_S instead
     )
     app.add_middleware(BodySizeLimitMiddleware)
+    # Every request counts before it is routed, read or validated (a 404, 413 or 422 too),
+    # per client and route template: the route's @limiter.limit, else RATE_LIMIT_DEFAULT.
+    app.add_middleware(RateLimitMiddleware, limits=rate_limits)
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(build_router(settings, limiter))
     return app

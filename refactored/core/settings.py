@@ -7,6 +7,7 @@ multiplies it by ``TIME_SCALE`` so CI can run the 3am incident in seconds.
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -18,7 +19,6 @@ SECRET_KEY_HELP = (
     "Set a strong random key (at least 32 characters) in .env file.\n"
     "Example: SECRET_KEY=$(openssl rand -hex 32)"
 )
-
 
 MIN_ADMIN_TOKEN_LENGTH = 32
 ADMIN_TOKEN_HELP = (
@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     rate_limit_conversation_end: str = "100/minute"
     rate_limit_activities_suggest: str = "60/minute"
     rate_limit_health_check: str = "300/minute"
+    # The counters' store (limits' storage URI): memory:// is one store per worker process
+    # (W workers: W x the limit); redis://host:port/db is one budget for every worker and host.
+    rate_limit_storage_uri: str = "memory://"
+    rate_limit_key_prefix: str = "refactored"  # stacks sharing one Redis never share counters
+    # One store call (connect or command); past it the limiter fails open. Not scaled: it
+    # bounds a loopback/LAN round trip, which TIME_SCALE does not shrink.
+    rate_limit_storage_timeout_s: float = Field(0.5, gt=0)
+    # The load balancers whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated);
+    # none by default: the client is the TCP peer.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
     # outbox relay
     outbox_poll_interval_s: float = 1.0
     outbox_batch_size: int = 100
@@ -152,6 +162,18 @@ class Settings(BaseSettings):
                     f"valid names: {VALID_POLICIES}"
                 )
             return frozenset(Policy(n) for n in names)
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return tuple(
+                    ip_network(v.strip(), strict=False) for v in value.split(",") if v.strip()
+                )
+            except ValueError as exc:
+                raise ValueError(f"TRUSTED_PROXIES: {exc} (IPs or CIDRs, comma-separated)") from exc
         return value
 
     @field_validator("secret_key")

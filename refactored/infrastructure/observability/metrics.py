@@ -50,6 +50,10 @@ breaker_transitions = Counter(
 )
 fallbacks = Counter("fallbacks_total", "Fallback values used", ["field"])
 rate_limited = Counter("rate_limited_total", "Requests refused by the rate limiter", ["route"])
+rate_limit_fail_open = Counter(
+    "rate_limit_fail_open_total",
+    "Requests let through without a rate limit check because the limiter's store failed",
+)
 outbox_backlog = Gauge("outbox_backlog", "Outbox events not yet published", multiprocess_mode="max")
 event_loop_lag = Histogram(
     "event_loop_lag_seconds", "Event-loop scheduling lag", buckets=LAG_BUCKETS
