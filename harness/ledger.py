@@ -153,11 +153,17 @@ class Ledger:
         os.fsync(self._fd)
 
     def _open(self) -> None:
-        if self.directory == DEFAULT_DIR:
-            private_dir(STATE_ROOT)
-        private_dir(self.directory)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, 0o600)
+        try:
+            if self.directory == DEFAULT_DIR:
+                private_dir(STATE_ROOT)
+            private_dir(self.directory)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise OSError(
+                f"cannot write the ledger {self.path} ({exc.strerror or exc}): set "
+                f"{LEDGER_ENV} to a writable directory"
+            ) from exc
         owner = {
             "kind": "owner",
             "pid": self.owner_pid,
@@ -208,8 +214,15 @@ class LedgerFile:
     def describe_owner(self) -> str:
         if self.owner is None:
             return "an unknown run"
-        argv = " ".join(str(a) for a in self.owner.get("argv", []))[:80]
-        return f"dead harness pid {self.owner['pid']} ({argv})"
+        argv = [str(a) for a in self.owner.get("argv", [])] or ["?"]
+        program = Path(argv[0])
+        if program.name == "__main__.py":  # python -m <package>
+            argv[0] = f"python -m {program.parent.name}"
+        else:
+            argv[0] = program.name
+        shown = " ".join(argv)
+        shown = shown if len(shown) <= 70 else shown[:67] + "..."
+        return f"dead harness pid {self.owner['pid']}: {shown}"
 
 
 def _valid(record: Any) -> bool:

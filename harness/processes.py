@@ -62,8 +62,12 @@ _spawner_lock = threading.Lock()
 
 
 def _die_with(parent_pid: int, sig: int) -> Callable[[], None] | None:
-    """A preexec_fn: the child gets ``sig`` when the harness dies (then exec's the program)."""
-    if _LIBC is None:
+    """A preexec_fn: the child gets ``sig`` when the harness dies (then exec's the program).
+
+    ``HARNESS_PDEATHSIG=0`` turns it off: the test that proves the ledger alone reaps
+    everything a SIGKILL left needs the children to outlive their harness.
+    """
+    if _LIBC is None or os.environ.get("HARNESS_PDEATHSIG", "").strip() == "0":
         return None
     prctl = _LIBC.prctl  # looked up here: the child, after fork, only calls it
 

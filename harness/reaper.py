@@ -149,7 +149,7 @@ def _reap_process(entry: dict[str, Any], _embedded: set[Any]) -> Outcome:
     if _members(pgid, start):
         return "failed", f"could not kill {name}: still running"
     argv = " ".join(str(a) for a in entry.get("argv", []))
-    argv = argv if len(argv) <= 100 else argv[:97] + "..."
+    argv = argv if len(argv) <= 80 else argv[:77] + "..."
     return "reaped", f"killed {name}, {len(members)} process(es): {argv}"
 
 

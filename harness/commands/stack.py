@@ -81,7 +81,7 @@ def print_urls(info: StackInfo, stack_json: Path = STACK_DIR / "stack.json") -> 
 
 
 def _say(line: str) -> None:
-    console.print(line, markup=False, highlight=False)
+    console.print(line, markup=False, highlight=False, soft_wrap=True)  # one line each
 
 
 def _tail(path: Path, lines: int = 40) -> str:
