@@ -26,6 +26,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "broker_down",
     "timeout_ordering",
     "rate_limit_burst",
+    "rate_limit_spoofed",
 )
 
 

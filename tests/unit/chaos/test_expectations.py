@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.loadgen import ACTIVITIES, END, HEALTH, READY
+from chaos.loadgen import ACTIVITIES, END, HEALTH, READY, Sample
 from chaos.measure import parse_metrics
 from chaos.scenarios import registry
 from chaos.scenarios.base import build_result, is_lb_504
@@ -247,3 +247,57 @@ def test_db_pool_exhaustion_tells_a_job_that_failed_from_one_never_started(
     checks = by_name(scenario.evaluate(ctx, m))
     assert checks["nightly_job_triggered"].passed is triggered
     assert checks["nightly_job_completed"].passed is completed
+
+
+def test_rate_limit_spoofed_holds_each_burst_to_the_configured_limit() -> None:
+    from chaos.scenarios.rate_limit_spoofed import ATTEMPTS, configured_limit, per_minute
+
+    scenario = registry()["rate_limit_spoofed"]
+    ctx = context("refactored")
+    own = {"RATE_LIMIT_DEFAULT": "40 per minute"}  # the target's own setting wins
+    ctx.endpoints.env = {**ctx.endpoints.env, **own}
+    limits = {a.name: configured_limit(ctx.endpoints.env, a) for a in ATTEMPTS}
+    assert limits == {"forged_xff": 60, "many_urls": 40, "both_workers": 300}
+    plan = scenario.plan(ctx)
+    assert {b.name: b.count for b in plan.bursts} == {n: 3 * v for n, v in limits.items()}
+    assert len({b.address for b in plan.bursts}) == 1  # one real client
+    assert {b.address for b in plan.bursts}.isdisjoint(c.address for c in plan.clients)
+    forged, spread = plan.bursts[0], plan.bursts[1]
+    assert forged.forge_xff and spread.spread_users
+
+    def outcome(passed_factor: float) -> list[Sample]:
+        out = samples(30, start_s=0, end_s=12, client="c1")
+        for i, (name, limit) in enumerate(limits.items()):
+            start = 1.5 + 3 * i
+            passed = int(limit * passed_factor)
+            out += samples(passed, start_s=start, end_s=start + 2, client=name, latency_ms=900)
+            out += samples(
+                max(1, 3 * limit - passed),  # (legacy: one 429 would be one too many)
+                start_s=start,
+                end_s=start + 2,
+                client=name,
+                status=429 if passed < 3 * limit else 200,
+                retry_after="59",
+                latency_ms=900,
+            )
+        return out
+
+    checks = by_name(scenario.evaluate(ctx, measurements(outcome(1.0))))
+    assert all(e.passed for e in checks.values()), [e.describe() for e in checks.values()]
+    assert checks["many_urls_passed"].observed == 40
+    # one budget per worker: twice the limit through each burst
+    checks = by_name(scenario.evaluate(ctx, measurements(outcome(2.0))))
+    assert {n for n, e in checks.items() if not e.passed} == {
+        f"{a.name}_{k}" for a in ATTEMPTS for k in ("passed", "429_share")
+    }
+    # legacy: no limiter, every request served, an expected failure
+    legacy = context("legacy")
+    legacy.endpoints.env = {**legacy.endpoints.env, **own}  # the bursts' same sizes
+    m = measurements(outcome(3.0))
+    result = build_result(scenario, legacy, m, scenario.evaluate(legacy, m), "x")
+    assert result.verdict == "expected_fail"
+    legacy_checks = by_name(result.expectations)
+    assert legacy_checks["forged_xff_429_share"].observed == 0.0
+    assert legacy_checks["forged_xff_429_retry_after"].observed is None
+    with pytest.raises(ValueError, match="RATE_LIMIT_X"):
+        per_minute("10/second", "RATE_LIMIT_X")

@@ -19,6 +19,7 @@ REQUIRED = {
     "broker_down",
     "timeout_ordering",
     "rate_limit_burst",
+    "rate_limit_spoofed",
     "idempotency_per_owner",
 }
 
