@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
+from starlette.types import ASGIApp
 
 from refactored.application.ports import (
     AlertSink,
@@ -60,6 +61,7 @@ from refactored.infrastructure.web.middleware import (
     BodySizeLimitMiddleware,
     DeadlineMiddleware,
     ObservabilityMiddleware,
+    RequestIdMiddleware,
 )
 from refactored.infrastructure.web.rate_limit import RateLimitMiddleware
 from refactored.infrastructure.web.routes import ADMIN_NIGHTLY_PATH, build_router
@@ -72,6 +74,14 @@ UNBOUNDED_POOL_TIMEOUT_S = 300.0  # pool_limits disabled: wait "forever" like le
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with :class:`RequestIdMiddleware` around everything, Starlette's
+    ServerErrorMiddleware included: a 500 carries X-Request-ID and its log line the id."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIdMiddleware(super().build_middleware_stack())
 
 
 @dataclass
@@ -118,7 +128,7 @@ def create_app(settings: Settings | None = None, overrides: Overrides | None = N
                     with suppress(asyncio.CancelledError, Exception):
                         await task
 
-    app = FastAPI(title="context service (refactored)", lifespan=lifespan)
+    app = ServiceApp(title="context service (refactored)", lifespan=lifespan)
     app.state.limiter = limiter
     app.state.settings = settings
     install_error_handlers(app)

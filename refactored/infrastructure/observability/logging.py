@@ -24,7 +24,16 @@ MASK = "***"
 # Shorter values are masked only through the patterns below: replacing every occurrence
 # of a 2-character "secret" would garble each line and hide nothing worth hiding.
 MIN_SECRET_LENGTH = 4
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
+# The servers' loggers: gunicorn's (error, access) and uvicorn's, which the uvicorn worker
+# points at gunicorn's handlers. Their handlers keep their destination, take our format.
+SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access", "uvicorn", "uvicorn.error", "uvicorn.access")
+# The environment variables whose values are secrets (for processes that have no Settings)
+SECRET_VARIABLES = ("SECRET_KEY", "ADMIN_TOKEN", "LLM_API_KEY", "MEMORY_API_KEY")
 _SECRET_HINTS = ("key", "token", "secret", "password", "authorization")
 _CONTEXT_IDS = ("request_id", "conversation_id")
 _RESERVED = ("ts", "level", "logger", "message")
@@ -76,9 +85,19 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
+    """JSON lines on stderr for the service; the servers' loggers get the same format."""
+    formatter = JsonFormatter(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(secrets))
+    handler.setFormatter(formatter)
     root = logging.getLogger("refactored")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    format_server_logs(formatter)
+
+
+def format_server_logs(formatter: logging.Formatter) -> None:
+    """Every handler of gunicorn's and uvicorn's loggers writes through ``formatter``."""
+    for name in SERVER_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            handler.setFormatter(formatter)

@@ -1,9 +1,10 @@
-"""Pure ASGI middlewares: request id + metrics, body size limit, whole-request deadline."""
+"""Pure ASGI middlewares: request id, metrics, body size limit, whole-request deadline."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -19,6 +20,9 @@ MAX_BODY_BYTES = 1024 * 1024
 TOO_LARGE = f"request body exceeds {MAX_BODY_BYTES} bytes"
 # Probes and scrapes must answer even when a request would be past its deadline.
 NO_DEADLINE_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+# A client's X-Request-ID is kept when it is short visible ASCII; anything else (which could
+# not be echoed in a header or would garble a log line) is replaced by a fresh id.
+_CLIENT_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,64}")
 
 
 async def send_json(
@@ -39,8 +43,14 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
-class ObservabilityMiddleware:
-    """Request id (X-Request-ID in and out) and http_request_duration_seconds by route."""
+class RequestIdMiddleware:
+    """X-Request-ID in and out on every response, and ``request_id`` on every log line.
+
+    The outermost layer, outside Starlette's ServerErrorMiddleware (see
+    ``refactored.main.ServiceApp``): the 500 that middleware answers carries the header
+    too, and its log line the id. After an unhandled error the id stays set, so the
+    server's own traceback line (uvicorn's) carries it as well.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,23 +59,45 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers", []))
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        given = dict(scope.get("headers", [])).get(b"x-request-id", b"")
+        valid = _CLIENT_REQUEST_ID.fullmatch(given)
+        request_id = given.decode("ascii") if valid else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        request_id_var.reset(token)
+
+
+class ObservabilityMiddleware:
+    """http_request_duration_seconds by route, and a fresh conversation id context."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         conversation_token = conversation_id_var.set(None)
         status = 500
         started = time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
@@ -73,7 +105,6 @@ class ObservabilityMiddleware:
             watch = getattr(getattr(scope.get("app"), "state", None), "latency_watch", None)
             if watch is not None and route not in NO_DEADLINE_PATHS:
                 watch.observe(elapsed)
-            request_id_var.reset(token)
             conversation_id_var.reset(conversation_token)
 
 
