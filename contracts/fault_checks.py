@@ -78,13 +78,15 @@ def _answers_text(name_a: str, a: dict[str, Any], name_b: str, b: dict[str, Any]
 
 
 def _conversations(requests: list[Request]) -> Iterator[tuple[int, Key, bool]]:
-    """(index, friendship, first occurrence of its conversation_id) of every conversation-end."""
-    seen: set[str] = set()
+    """(index, friendship, first occurrence of its conversation_id for that owner) of every
+    conversation-end (DESIGN §4: the key is the owner's)."""
+    seen: set[tuple[str, str, str]] = set()
     for i, req in enumerate(requests):
         if req.path == END_PATH and req.body is not None:
-            cid = req.body["conversation_id"]
-            yield i, (req.body["user_id"], req.body["agent_id"]), cid not in seen
-            seen.add(cid)
+            key = (req.body["user_id"], req.body["agent_id"])
+            owned = (*key, req.body["conversation_id"])
+            yield i, key, owned not in seen
+            seen.add(owned)
 
 
 def _degraded(answer: dict[str, Any]) -> list[str]:

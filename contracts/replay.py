@@ -58,7 +58,8 @@ PHRASES = (
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "friendships": ("user_id", "agent_id"),
     "topic_metrics": ("user_id", "agent_id", "topic"),
-    "processed_conversations": ("conversation_id",),
+    # DESIGN §4 (migration 0002): a conversation id is its owner's
+    "processed_conversations": ("conversation_id", "user_id", "agent_id"),
 }
 Key = tuple[str, str]
 State = dict[str, list[dict[str, Any]]]

@@ -6,9 +6,10 @@ fallback values (emotion ``neutral``, questions ``0``, topics ``[]``; memory
 changes nothing), from the state the earlier answers left. Written from the spec,
 not from either version, so it also checks the fault-free run.
 
-It models what DESIGN §5 states: scoring, idempotency by ``conversation_id``,
-the nightly decay. Refactored's nightly re-score of degraded conversations is not
-in DESIGN §5: the caller stops modelling a friendship once it was re-scored.
+It models what DESIGN §4-§5 state: scoring, idempotency per owner (by ``user_id``,
+``agent_id``, ``conversation_id``), the nightly decay. Refactored's nightly re-score of
+degraded conversations is not in DESIGN §5: the caller stops modelling a friendship once
+it was re-scored.
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ def true_analysis(messages: list[dict[str, Any]]) -> dict[str, Any]:
 class SpecModel:
     def __init__(self) -> None:
         self.friends: dict[tuple[str, str], Friend] = {}
-        self.stored: dict[str, dict[str, Any]] = {}  # conversation_id -> its answer
+        # (user_id, agent_id, conversation_id) -> its answer: DESIGN §4's key
+        self.stored: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def end(self, body: dict[str, Any], degraded: list[str]) -> dict[str, Any]:
         """The answer to a conversation-end whose fallbacks were ``degraded``."""
         cid = body["conversation_id"]
-        if cid in self.stored:  # idempotent: the stored answer, whatever the new body
-            return self.stored[cid]
+        owned = (body["user_id"], body["agent_id"], cid)
+        if owned in self.stored:  # idempotent: the stored answer, whatever the new body
+            return self.stored[owned]
         analysis = true_analysis(body["messages"])
         analysis |= {k: FALLBACK[k] for k in degraded if k in FALLBACK}
         key = (body["user_id"], body["agent_id"])
@@ -111,7 +114,7 @@ class SpecModel:
             "topics": list(analysis["topics"]),
             "degraded": list(degraded),
         }
-        self.stored[cid] = answer
+        self.stored[owned] = answer
         return answer
 
     def nightly(self, now: datetime) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ answers and the field-by-field diff.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -17,6 +17,8 @@ import pytest
 from chaos.fakes.testing import FakeHandle, start_fake
 from contracts.fault_checks import Findings, check_under_faults
 from contracts.minimise import minimise
+from contracts.noise import KNOWN_DIFFERENCES
+from contracts.owner_reuse import check_owner_reuse, owner_reuses, reuse_across_owners
 from contracts.profiles import current
 from contracts.replay import (
     ADMIN_TOKEN,
@@ -57,14 +59,18 @@ def run_target(
     requests: list[Request],
     llm_faults: dict[str, Any] | None = None,
     request_faults: bool = False,
+    snapshot_at: Sequence[int] = (),
 ) -> Replay:
     """Replay on a fresh DB; ``llm_faults`` for the whole run, ``request_faults``: each
-    request's own faults. The DB is snapshotted before every nightly and at the end."""
+    request's own faults. The DB is snapshotted before every nightly, before each request
+    of ``snapshot_at`` and at the end."""
     for handle in fakes.values():
         handle.control.reset()
     if llm_faults:
         fakes["llm"].control.set_faults(llm_faults)
-    nightlies = [i for i, r in enumerate(requests) if r.path == NIGHTLY_PATH]
+    nightlies = sorted(
+        {i for i, r in enumerate(requests) if r.path == NIGHTLY_PATH} | {*snapshot_at}
+    )
     with temporary_database(pg_admin_url) as db:
         env = {
             "DATABASE_URL": db,
@@ -150,6 +156,11 @@ def test_replay_gives_identical_answers_and_state(
 
     for seed in range(profile.sequences):
         requests = generate(seed, profile.requests_per_sequence)
+        assert not owner_reuses(requests), (
+            "generated traffic reuses a conversation id across owners: known difference "
+            f"idempotency_per_owner ({KNOWN_DIFFERENCES['idempotency_per_owner']}), "
+            "proven apart by test_conversation_id_reused_by_another_owner_differs_as_named"
+        )
         a = run(pair[0], requests, seed)
         b = run(pair[1], requests, seed)
         RUN.sequences_replayed += 1
@@ -164,6 +175,28 @@ def test_replay_gives_identical_answers_and_state(
             _fail_minimised("-vs-".join(pair), requests, mismatch.text, mismatch.key, fails)
     RUN.add_counts("-vs-".join(pair), {"summaries_refreshed": refreshed})
     assert refreshed > 0, "no nightly refreshed a summary: the summary rule was not contracted"
+
+
+def test_conversation_id_reused_by_another_owner_differs_as_named(
+    processes: ProcessGroup, pg_admin_url: str, fakes: dict[str, FakeHandle]
+) -> None:
+    """The known difference ``idempotency_per_owner`` (contracts/noise.py), exactly: a
+    generated sequence, then ids re-sent by other owners (contracts/owner_reuse.py)."""
+    base = generate(0, current().requests_per_sequence)
+    requests = reuse_across_owners(base)
+    start = len(base)
+    assert len(owner_reuses(requests)) == 8, "4 ids re-sent by another owner, each replayed"
+    legacy = run_target(processes, pg_admin_url, fakes, "legacy", requests, snapshot_at=[start])
+    refactored = run_target(
+        processes, pg_admin_url, fakes, "refactored", requests, snapshot_at=[start]
+    )
+    RUN.sequences_replayed += 1
+    problems, counts = check_owner_reuse(requests, start, legacy, refactored)
+    RUN.add_counts("known-difference-idempotency-per-owner", counts)
+    if problems:
+        RUN.add_mismatch("known-difference-idempotency-per-owner", problems[0], problems[1:])
+    assert not problems, "\n".join(problems)
+    assert counts["reuses"] == 4 and counts["replays"] == 4 and counts["reads"] >= 2
 
 
 def _fault_check(
