@@ -49,7 +49,7 @@ async def test_conversations_allow_100_calls_a_minute_and_refuse_the_101st() -> 
     assert_refused(refused)
 
 
-# One valid request per route: a request FastAPI rejects (422) never reaches the limiter.
+# One valid request per route (an invalid one is counted too: test_rate_limit_holds.py).
 REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/conversations/end"): {"json": conversation()},
     ("POST", "/v1/activities/suggest"): {"json": SUGGEST},
