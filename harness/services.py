@@ -16,6 +16,11 @@ APP_FACTORIES = {
     "refactored": "refactored.main:create_app()",
 }
 TARGETS = tuple(APP_FACTORIES)
+# gunicorn's own lines (master, access log, a worker's failed boot and its traceback) in the
+# target's scrubbing JSON log format; legacy keeps gunicorn's plain text
+LOGGER_CLASSES = {
+    "refactored": "refactored.infrastructure.observability.gunicorn_logging.JsonGunicornLogger",
+}
 
 
 class UnknownTargetError(ValueError):
@@ -94,6 +99,7 @@ def gunicorn_argv(target: str, port: int, workers: int, timeout_s: float) -> lis
         LOOPBACK,
         "--log-level",
         "info",
+        *(["--logger-class", LOGGER_CLASSES[target]] if target in LOGGER_CLASSES else []),
         *no_control_socket,
     ]
 
