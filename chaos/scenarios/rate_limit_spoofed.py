@@ -24,6 +24,7 @@ every request is served, so it fails (expected).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -141,9 +142,13 @@ class RateLimitSpoofed(Scenario):
         return LoadPlan(clients=standard_clients(3), bursts=bursts)
 
     async def finish(self, ctx: ScenarioContext, m: Measurements) -> None:
+        bursts: dict[str, dict[str, int]] = {}
         for i, a in enumerate(ATTEMPTS):
             start = self.burst_start_s(i)
             m.windows.append({"label": a.name, "start_s": start, "end_s": start + BURST_GAP_S})
+            statuses = Counter(str(s.status) for s in m.samples if s.client == a.name)
+            bursts[a.name] = dict(sorted(statuses.items()))
+        m.extra["burst_status_counts"] = bursts  # "None": no answer (transport error)
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         out: list[Expectation] = []
