@@ -10,7 +10,8 @@ PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test test-unit test-integration test-chaos test-contracts test-load lint format clean \
-	setup-browser up down status chaos load demo ablation bench compare gate contracts bench-toxiproxy bench-transports
+	setup-browser up down status chaos load demo ablation bench compare gate contracts bench-toxiproxy bench-transports \
+	fuzz
 
 # Knobs (also documented in README.md): which scenario and target, the time scale.
 SCENARIO ?= all
@@ -94,6 +95,12 @@ ablation: setup ## refactored with each resilience policy disabled in turn: fix 
 
 bench: setup ## sustainable throughput of both targets vs the ideal bound (bench.json)
 	$(HARNESS) bench $(WORKERS)
+
+# FUZZ_EXAMPLES: Schemathesis cases per operation and mode (25); FUZZ_MAX_SECONDS: the sending
+# budget per target (300); FUZZ_SEED: Hypothesis's seed (0, so a run replays).
+fuzz: setup ## hostile clients: Schemathesis + a hostile-input battery per target (TARGET=, FUZZ_EXAMPLES=); fuzz.json
+	$(HARNESS) fuzz --target $(or $(TARGET),both) $(WORKERS) $(if $(FUZZ_EXAMPLES),--examples $(FUZZ_EXAMPLES)) \
+		$(if $(FUZZ_MAX_SECONDS),--max-seconds $(FUZZ_MAX_SECONDS)) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 compare: setup ## compare two runs (A=reports/<x> B=reports/<y>; default: legacy vs refactored of the latest run)
 	$(HARNESS) compare $(if $(A),--a $(A)) $(if $(B),--b $(B))
