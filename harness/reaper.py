@@ -199,20 +199,24 @@ def _drop_database(admin_url: str, name: str) -> bool:
 
 
 def _with_env_password(recorded: str) -> str:
-    """The recorded (password-less) admin URL, with DATABASE_URL's password when it is the
-    same server and user: the ledger never holds a password."""
+    """The recorded admin URL (its password redacted) with DATABASE_URL's password when
+    that is the same server and user, else with none (PGPASSWORD / .pgpass may supply it):
+    the ledger never holds a password."""
     env = os.environ.get("DATABASE_URL", "").strip()
-    mine, theirs = urlsplit(recorded), urlsplit(env)
-    same = (mine.hostname, mine.port, mine.username) == (
+    mine = urlsplit(recorded.replace("postgresql+psycopg2://", "postgresql://"))
+    theirs = urlsplit(env)
+    host = mine.netloc.rpartition("@")[2]
+    same = bool(env) and (mine.hostname, mine.port, mine.username) == (
         theirs.hostname,
         theirs.port,
         theirs.username,
     )
-    if not env or not same or theirs.password is None:
-        return recorded.replace("postgresql+psycopg2://", "postgresql://")
-    netloc = theirs.netloc.rpartition("@")[0] + "@" + mine.netloc.rpartition("@")[2]
-    url = urlunsplit((mine.scheme, netloc, mine.path, mine.query, mine.fragment))
-    return url.replace("postgresql+psycopg2://", "postgresql://")
+    if same and theirs.password is not None:
+        userinfo = theirs.netloc.rpartition("@")[0]
+    else:
+        userinfo = mine.username or ""
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    return urlunsplit((mine.scheme, netloc, mine.path, mine.query, mine.fragment))
 
 
 def _reap_path(entry: dict[str, Any], _embedded: set[Any]) -> Outcome:

@@ -5,7 +5,8 @@ and returns once ``.stack/stack.json`` is written; ``make down`` sends SIGTERM. 
 supervisor owns every process of the stack through one :class:`ProcessGroup`, so a
 SIGTERM/SIGINT (or a boot failure) stops them all. It also records every child's pid in
 ``.stack/processes.json`` so ``down`` can SIGKILL leftovers if the supervisor itself is
-killed hard.
+killed hard; the ledger (:mod:`harness.ledger`) covers a kill mid-boot too, databases and
+temporary directories included, and ``down`` reaps it.
 
 State files (all under the state directory, default ``.stack``):
 ``supervisor.pid`` (written by ``up``), ``stack.json`` (after boot, conventions §14),

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.ledger import Ledger, is_running, proc_stat, read_ledger
-from harness.reaper import reap_dead_runs
+from harness.reaper import _with_env_password, reap_dead_runs
 
 pytestmark = pytest.mark.unit
 
@@ -248,3 +248,15 @@ def test_a_child_started_from_a_short_lived_thread_outlives_it_but_not_the_harne
     while is_running(child, child_stat.start_time) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not is_running(child, child_stat.start_time)
+
+
+def test_the_drop_url_takes_the_password_from_database_url_only_for_the_same_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = "postgresql://app:***@db.example:5433/postgres"  # as the ledger holds it
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret@db.example:5433/test")
+    assert _with_env_password(recorded) == "postgresql://app:s3cret@db.example:5433/postgres"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret@other:5433/test")
+    assert _with_env_password(recorded) == "postgresql://app@db.example:5433/postgres"
+    monkeypatch.delenv("DATABASE_URL")
+    assert _with_env_password("postgresql://postgres@h:1/x") == "postgresql://postgres@h:1/x"
