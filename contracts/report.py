@@ -1,6 +1,9 @@
 """Counters of one contract run, written to reports/contracts/<run>/summary.json + report.md.
 
 One process-wide collector: the tests add to it, the conftest writes it at session end.
+The conftest records at session start which source tree the run compared
+(``harness.provenance``: ``source_tree``, ``git_commit``, ``git_dirty``), so the gate's
+``contracts`` evidence can tell a summary of this tree from a stale one.
 ``REPORTS_DIR`` moves ``reports/`` (tests of the harness use a tmp dir).
 """
 
@@ -24,6 +27,7 @@ class ContractRun:
     # per check: what it really compared (e.g. degraded answers checked against DESIGN §5)
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     mismatches: list[dict[str, object]] = field(default_factory=list)
+    provenance: dict[str, object] = field(default_factory=dict)  # harness.provenance facts
 
     def count_example(self, check: str) -> None:
         self.examples_tried[check] = self.examples_tried.get(check, 0) + 1
@@ -50,10 +54,11 @@ def write_report(run: ContractRun, duration_s: float) -> Path | None:
     root = Path(os.environ.get("REPORTS_DIR", "reports")) / "contracts"
     run_dir = root / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = asdict(run) | {
+    summary = {k: v for k, v in asdict(run).items() if k != "provenance"} | {
         "duration_s": round(duration_s, 2),
         "examples_total": sum(run.examples_tried.values()),
         "mismatch_count": len(run.mismatches),
+        **run.provenance,  # source_tree, git_commit, git_dirty at the top level
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     lines = [

@@ -5,7 +5,8 @@ naming its evidence. Three kinds of evidence:
 
 - ``static``: a named check of the target's code (``harness.evidence.static``);
 - ``config``: a named check of the target's effective settings (``harness.evidence.config``);
-- ``dynamic``: named expectations of a scenario in the newest chaos or load run.
+- ``dynamic``: named expectations of a scenario in the newest chaos or load run;
+- ``contracts``: the newest contract run's summary (legacy and refactored score alike).
 
 Every error names the file and the item so the user knows what to fix.
 """
@@ -87,7 +88,23 @@ class DynamicEvidence(_Strict):
         return f"{self.run}:{self.scenario}[{names}]"
 
 
-Evidence = Annotated[StaticEvidence | ConfigEvidence | DynamicEvidence, Field(discriminator="kind")]
+class ContractsEvidence(_Strict):
+    """The newest ``reports/contracts/*/summary.json`` of the tree under judgement: zero
+    mismatches between legacy and refactored, over at least this many examples and
+    replayed requests (a run that compared next to nothing proves nothing)."""
+
+    kind: Literal["contracts"]
+    min_examples: int = Field(default=200, ge=1)
+    min_requests: int = Field(default=40, ge=0)
+
+    def label(self) -> str:
+        return f"contracts[examples>={self.min_examples},requests>={self.min_requests}]"
+
+
+Evidence = Annotated[
+    StaticEvidence | ConfigEvidence | DynamicEvidence | ContractsEvidence,
+    Field(discriminator="kind"),
+]
 
 
 class Item(_Strict):
@@ -178,7 +195,7 @@ def _explain(path: Path, data: dict[str, Any], exc: ValidationError) -> str:
                 where[-1] = f"{where[-1]}[{part}]"
                 if loc[i - 1] == "items" and part < len(items) and isinstance(items[part], dict):
                     where[-1] += f" (id {items[part].get('id', '?')!r})"
-            elif part in {"static", "config", "dynamic"}:
+            elif part in {"static", "config", "dynamic", "contracts"}:
                 continue  # pydantic's union tag: already implied by `kind`
             else:
                 where.append(str(part))

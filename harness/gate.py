@@ -21,10 +21,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.checklist import Checklist, ConfigEvidence, DynamicEvidence, Item, StaticEvidence
+from harness.checklist import (
+    Checklist,
+    ConfigEvidence,
+    ContractsEvidence,
+    DynamicEvidence,
+    Item,
+    StaticEvidence,
+)
 from harness.evidence import CONFIG_CHECKS, STATIC_CHECKS
 from harness.evidence.base import EvidenceError, GateContext, Outcome
+from harness.evidence.contracts import contracts_check
 from harness.evidence.dynamic import dynamic_check
+from harness.provenance import ProvenanceError, source_tree_hash
 
 DEFAULT_MAX_AGE_HOURS = 24.0
 
@@ -72,6 +81,7 @@ class GateReport:
     created_at: str
     head_commit: str | None
     items: list[ItemResult] = field(default_factory=list)
+    source_tree: str | None = None  # harness.provenance: the tree every run must have measured
 
     @property
     def passed(self) -> bool:
@@ -94,6 +104,7 @@ class GateReport:
             "verdict": "pass" if self.passed else "fail",
             "created_at": self.created_at,
             "head_commit": self.head_commit,
+            "source_tree": self.source_tree,
             "checklist": self.checklist_path,
             "failed_items": [i.item.id for i in self.failed_items],
             "warnings": self.warnings,
@@ -130,6 +141,14 @@ def head_commit_time(repo_root: Path) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def current_tree(repo_root: Path) -> str | None:
+    """The tree the gate judges; None when it cannot be hashed (every run is then stale)."""
+    try:
+        return source_tree_hash(repo_root)
+    except ProvenanceError:
+        return None
+
+
 def run_gate(
     checklist: Checklist,
     target: str,
@@ -142,9 +161,13 @@ def run_gate(
     now: datetime | None = None,
     commit: str | None = None,
     commit_time: datetime | None = None,
+    tree: str | None = None,
 ) -> GateReport:
-    """Judge ``target``; ``commit``/``commit_time`` default to the repository's HEAD."""
+    """Judge ``target``; ``commit``/``commit_time`` default to the repository's HEAD and
+    ``tree`` to the hash of ``repo_root``'s files as they are now (``harness.provenance``)."""
     env = dict(os.environ if env is None else env)
+    if tree is None:
+        tree = current_tree(repo_root)
     context = GateContext(
         repo_root=repo_root,
         target=target,
@@ -157,8 +180,10 @@ def run_gate(
         head_commit_time=commit_time if commit is not None else head_commit_time(repo_root),
         time_scale=float(env.get("TIME_SCALE", "1.0") or 1.0),
         env=env,
+        source_tree=tree,
     )
     report = GateReport(target, str(checklist_path), context.now.isoformat(), context.head_commit)
+    report.source_tree = tree
     for item in checklist.items:
         results = [_evaluate(evidence, context) for evidence in item.evidence]
         report.items.append(ItemResult(item, results))
@@ -166,13 +191,16 @@ def run_gate(
 
 
 def _evaluate(
-    evidence: StaticEvidence | ConfigEvidence | DynamicEvidence, context: GateContext
+    evidence: StaticEvidence | ConfigEvidence | DynamicEvidence | ContractsEvidence,
+    context: GateContext,
 ) -> EvidenceResult:
     try:
         if isinstance(evidence, StaticEvidence):
             outcome = STATIC_CHECKS[evidence.check](evidence, context)
         elif isinstance(evidence, ConfigEvidence):
             outcome = CONFIG_CHECKS[evidence.check](evidence, context)
+        elif isinstance(evidence, ContractsEvidence):
+            outcome = contracts_check(evidence, context)
         else:
             outcome = dynamic_check(evidence, context)
     except EvidenceError as exc:

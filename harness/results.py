@@ -14,12 +14,13 @@ import operator
 import os
 import platform
 import re
-import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from harness.provenance import ProvenanceError, provenance
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -224,23 +225,13 @@ def new_run_dir(kind: str, base: Path | None = None) -> Path:
     return candidate
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None  # not a git checkout (e.g. an installed copy): the run just says less
-    return done.stdout.strip()
-
-
 def git_facts() -> dict[str, Any]:
-    """The commit a run tested, so the gate can tell a stale run from a fresh one."""
-    commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return {}
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": bool(status)}
+    """What the run tested (``harness.provenance``): the source tree's hash, committed or
+    not, which the gate compares with the tree it runs on, and the commit for people."""
+    try:
+        return provenance().to_facts()
+    except ProvenanceError as exc:  # the run goes on; the gate will call it stale
+        return {"source_tree_error": str(exc)}
 
 
 def database_facts(database_url: str) -> dict[str, Any]:

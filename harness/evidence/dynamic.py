@@ -3,9 +3,10 @@
 For each (run kind, target, scenario) the gate uses the newest ``reports/*/results.json``
 of that kind that measured this target and scenario (so ``make chaos SCENARIO=llm_down``
 refreshes one scenario without hiding the others). Results older than
-``--max-age-hours`` or produced by another git commit than HEAD are stale: they
-prove something about other code, so the item fails and says what to run. A run made
-from a dirty tree at HEAD counts, and says so.
+``--max-age-hours``, or measured on another source tree than the one the gate runs on
+(``harness.provenance``: every file, committed or not, untracked included), or that
+recorded no tree at all, are stale: they prove something about other code, so the item
+fails and says what to run.
 
 A ``results.json`` that cannot be read fails the evidence, naming the file, unless it
 is older than the run the evidence was judged on (then it could not have changed the
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from harness.checklist import DynamicEvidence
 from harness.evidence.base import GateContext, Outcome
+from harness.provenance import stale_tree_reason
 from harness.results import (
     RESULTS_FILE,
     Expectation,
@@ -157,13 +159,6 @@ def dynamic_check(evidence: DynamicEvidence, context: GateContext) -> Outcome:
         # still say what the old run measured: useful, but not evidence about HEAD
         details = [*stale[1:], f"measured then: {outcome.observed}", *outcome.details]
         outcome = Outcome(False, f"stale: {stale[0]}", details, stale=True)
-    elif run.environment.get("git_dirty"):
-        commit = str(run.environment.get("git_commit") or "")[:10]
-        outcome.observed += f" [dirty tree at {commit}]"
-        outcome.details.append(
-            f"run {run.run_id} was made from a tree with uncommitted changes at {commit}: "
-            "it counts, but the code it tested may differ from the commit"
-        )
     outcome.warnings += [
         f"skipped unreadable {_show(u.path, context)} (older than run {run.run_id}): {u.error}"
         for u in older
@@ -231,21 +226,9 @@ def _staleness(run: RunResults, context: GateContext, hint: str) -> list[str]:
                 f"run {run.run_id} is {age_h:.1f} h old "
                 f"(> --max-age-hours {context.max_age_hours:g}); run {hint} first"
             )
-    commit = run.environment.get("git_commit")
-    if commit and context.head_commit and commit != context.head_commit:
-        reasons.append(
-            f"run {run.run_id} tested commit {commit[:10]}, HEAD is {context.head_commit[:10]}; "
-            f"run {hint} first"
-        )
-    started = _parse_time(run.created_at)
-    committed = context.head_commit_time
-    if not commit and committed and started.tzinfo is not None and started < committed:
-        # the run does not record its commit: one started before HEAD was committed ran
-        # older code (or a dirty tree), so it proves nothing about HEAD
-        reasons.append(
-            f"run {run.run_id} started {started:%Y-%m-%d %H:%M:%S} UTC, before HEAD was "
-            f"committed ({committed.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC); run {hint} first"
-        )
+    tree = stale_tree_reason(run.environment, context.source_tree, f"run {run.run_id}")
+    if tree is not None:
+        reasons.append(f"{tree}; run {hint} first")
     return reasons
 
 

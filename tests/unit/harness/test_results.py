@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.provenance import source_tree_hash
 from harness.results import (
     Expectation,
     ResultsError,
@@ -96,8 +97,9 @@ def test_percentiles_and_series() -> None:
     assert series["p99_ms"][1] is None
 
 
-def test_environment_records_the_commit_under_test() -> None:
+def test_environment_records_the_tree_under_test() -> None:
     facts = environment_facts(workers=2)
     assert facts["workers"] == 2
-    assert len(facts["git_commit"]) == 40, "the gate compares it with HEAD"
+    assert len(facts["git_commit"]) == 40
     assert isinstance(facts["git_dirty"], bool)
+    assert facts["source_tree"] == source_tree_hash(Path.cwd()), "the gate compares it"

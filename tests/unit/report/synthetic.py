@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.results import Expectation, RunResults, ScenarioResult, bucket_series, write_results
 
 NOW = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
+TREE = "git-tree:" + "a" * 40  # the source tree the gate tests judge (harness.provenance)
 
 
 def scenario(
@@ -71,11 +72,14 @@ def run(
     *,
     created: datetime = NOW,
     commit: str | None = "abc123",
+    tree: str | None = TREE,
     run_id: str | None = None,
 ) -> RunResults:
-    environment = {"workers": 2}
+    environment: dict[str, object] = {"workers": 2}
     if commit:
         environment["git_commit"] = commit
+    if tree:
+        environment["source_tree"] = tree
     return RunResults(
         run_id=run_id or f"{created:%Y%m%d-%H%M%S}-{kind}",
         kind=kind,

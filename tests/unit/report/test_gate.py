@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from harness.checklist import Checklist, load_checklist
 from harness.cli import app
 from harness.gate import GateReport, run_gate, write_outputs
-from tests.unit.report.synthetic import NOW, both, run, scenario, write
+from tests.unit.report.synthetic import NOW, TREE, both, run, scenario, write
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +51,8 @@ def gate(checklist_path: Path, reports: Path, target: str, **kw: object) -> Gate
     checklist: Checklist = load_checklist(checklist_path)
     return run_gate(
         checklist, target, checklist_path=checklist_path, repo_root=reports.parent,
-        reports_dir=reports, env={}, now=NOW + timedelta(hours=1), commit="abc123", **kw,  # type: ignore[arg-type]
+        reports_dir=reports, env={}, now=NOW + timedelta(hours=1), commit="abc123",
+        **({"tree": TREE} | kw),  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -109,18 +110,38 @@ def test_old_results_are_stale(tmp_path: Path, checklist_path: Path) -> None:
     assert outcome.observed.startswith("stale: run 20261122-210000-chaos is 1.0 h old")
 
 
-def test_results_of_another_commit_are_stale(tmp_path: Path, checklist_path: Path) -> None:
+def test_results_of_another_source_tree_are_stale(tmp_path: Path, checklist_path: Path) -> None:
+    """Same commit, other files (an uncommitted edit, a new untracked file): stale."""
     reports = tmp_path / "reports"
-    write(reports, run("chaos", both("llm_down"), commit="def456"))
+    write(reports, run("chaos", both("llm_down"), tree="git-tree:" + "b" * 40))
     outcome = gate(checklist_path, reports, "refactored").items[0].evidence[0].outcome
-    assert outcome.stale
-    assert "tested commit def456, HEAD is abc123" in outcome.observed
+    assert outcome.stale and not outcome.passed
+    assert outcome.observed == (
+        "stale: run 20261122-210000-chaos measured source tree git-tree:bbbbbbbbbbbb, the tree "
+        "here is git-tree:aaaaaaaaaaaa (files changed since, committed or not); "
+        "run make chaos first"
+    )
 
 
-def test_results_without_a_commit_are_not_stale(tmp_path: Path, checklist_path: Path) -> None:
+def test_results_without_a_tree_hash_are_stale(tmp_path: Path, checklist_path: Path) -> None:
     reports = tmp_path / "reports"
-    write(reports, run("chaos", both("llm_down"), commit=None))
-    assert gate(checklist_path, reports, "refactored").items[0].passed
+    write(reports, run("chaos", both("llm_down"), commit=None, tree=None))
+    write(reports, run("load", both("three_am", kind="load"), tree=None))
+    report = gate(checklist_path, reports, "refactored")
+    for item in report.items:
+        outcome = item.evidence[0].outcome
+        assert outcome.stale and not outcome.passed
+        assert "recorded no source tree hash" in outcome.observed
+
+
+def test_a_gate_that_cannot_hash_its_tree_trusts_no_run(
+    tmp_path: Path, checklist_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    good_runs(reports)
+    monkeypatch.setattr("harness.gate.current_tree", lambda root: None)
+    outcome = gate(checklist_path, reports, "refactored", tree=None).items[0].evidence[0].outcome
+    assert outcome.stale and "could not be hashed" in outcome.observed
 
 
 def test_an_invalid_run_fails_and_says_the_fault_did_not_happen(
@@ -187,6 +208,7 @@ def test_an_unreadable_run_newer_than_the_one_used_fails_and_names_the_file(
     )
     assert report.items[1].passed  # a broken chaos run says nothing about load runs
     monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    monkeypatch.setattr("harness.gate.current_tree", lambda root: TREE)
     args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
     code, output = _cli([*args, "--target", "refactored"], reports, monkeypatch)
     assert code == 1, output
@@ -208,6 +230,7 @@ def test_an_unreadable_run_older_than_the_one_used_is_a_warning(
         "(older than run 20261122-210000-chaos): cannot read"
     )
     monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    monkeypatch.setattr("harness.gate.current_tree", lambda root: TREE)
     args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
     code, output = _cli([*args, "--target", "refactored"], reports, monkeypatch)
     assert code == 0, output
@@ -219,8 +242,8 @@ def test_an_unreadable_run_older_than_the_one_used_is_a_warning(
 
 def test_stale_results_say_what_to_run(tmp_path: Path, checklist_path: Path) -> None:
     reports = tmp_path / "reports"
-    write(reports, run("chaos", both("llm_down"), commit="def456"))
-    write(reports, run("load", both("three_am", kind="load"), commit="def456"))
+    write(reports, run("chaos", both("llm_down"), commit="def456", tree="git-tree:old"))
+    write(reports, run("load", both("three_am", kind="load"), commit="def456", tree="sha256:x"))
     report = gate(checklist_path, reports, "refactored")
     chaos, load = (i.evidence[0].outcome for i in report.items)
     assert chaos.stale and chaos.observed.endswith("; run make chaos first")
@@ -233,20 +256,20 @@ def test_stale_results_say_what_to_run(tmp_path: Path, checklist_path: Path) -> 
     )
 
 
-def test_a_run_from_a_dirty_tree_at_head_counts_and_says_so(
+def test_a_dirty_run_counts_exactly_when_its_tree_is_the_gate_s(
     tmp_path: Path, checklist_path: Path
 ) -> None:
+    """Uncommitted changes are part of the tree hash: the same dirty tree is evidence,
+    the same commit with other uncommitted changes is not."""
     reports = tmp_path / "reports"
     dirty = run("chaos", both("llm_down"))
     dirty.environment["git_dirty"] = True
     write(reports, dirty)
     write(reports, run("load", both("three_am", kind="load")))
-    report = gate(checklist_path, reports, "refactored")
-    assert report.passed
-    outcome = report.items[0].evidence[0].outcome
-    assert outcome.observed.endswith("[dirty tree at abc123]")
-    assert "uncommitted changes" in outcome.details[-1]
-    assert "dirty" not in report.items[1].evidence[0].outcome.observed
+    assert gate(checklist_path, reports, "refactored").passed
+    edited = gate(checklist_path, reports, "refactored", tree="git-tree:" + "c" * 40)
+    assert not edited.passed
+    assert all(i.evidence[0].outcome.stale for i in edited.items)
 
 
 def test_junit_and_verdict_files(tmp_path: Path, checklist_path: Path) -> None:
@@ -279,6 +302,7 @@ def test_gate_command_exit_codes(
     reports = tmp_path / "reports"
     good_runs(reports)
     monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    monkeypatch.setattr("harness.gate.current_tree", lambda root: TREE)
     args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
     code, output = _cli([*args, "--target", "refactored"], reports, monkeypatch)
     assert code == 0, output
@@ -293,24 +317,6 @@ def test_gate_command_exit_codes(
     checklist_path.write_text("[[items]\n")
     code, output = _cli(args, reports, monkeypatch)
     assert code == 2 and "not valid TOML" in output
-
-
-def test_a_run_without_its_commit_that_predates_head_is_stale(
-    tmp_path: Path, checklist_path: Path
-) -> None:
-    reports = tmp_path / "reports"
-    write(reports, run("chaos", both("llm_down"), commit=None))
-    checklist = load_checklist(checklist_path)
-    common = {
-        "checklist_path": checklist_path, "repo_root": tmp_path, "reports_dir": reports,
-        "env": {}, "now": NOW + timedelta(hours=1), "commit": "abc123",
-    }  # fmt: skip
-    later = run_gate(checklist, "refactored", commit_time=NOW + timedelta(minutes=30), **common)  # type: ignore[arg-type]
-    outcome = later.items[0].evidence[0].outcome
-    assert outcome.stale
-    assert "before HEAD was committed (2026-11-22 21:30:00 UTC)" in outcome.observed
-    earlier = run_gate(checklist, "refactored", commit_time=NOW - timedelta(minutes=30), **common)  # type: ignore[arg-type]
-    assert earlier.items[0].passed
 
 
 def test_an_unknown_scenario_name_lists_the_runner_s_scenarios(
