@@ -355,7 +355,7 @@ DB_POOL_EXHAUSTION = Scenario(
 
 RATE_LIMIT_BURST = Scenario(
     name="rate_limit_burst",
-    description="Normal users (one X-Forwarded-For each) plus one client bursting "
+    description="Normal users (one source address each) plus one client bursting "
     "POST /v1/activities/suggest far above 60/min: the limiter throttles the burster only.",
     stages=(
         Stage("baseline", 100, users=10),
