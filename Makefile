@@ -65,7 +65,8 @@ format: setup ## apply ruff's formatter and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-clean: ## remove the virtualenv, caches and the stack state (keeps reports/)
+clean: ## stop and reap what any run left (make down), then remove the virtualenv, caches and the stack state (keeps reports/)
+	@if [ -x $(PY) ]; then $(HARNESS) down || true; fi
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .stack .hypothesis
 
 # ---- the stack and the runs (each writes reports/<run-id>/, reports/latest points at it) ----
@@ -73,7 +74,7 @@ clean: ## remove the virtualenv, caches and the stack state (keeps reports/)
 up: setup ## boot both targets behind Caddy with fakes, Toxiproxy and PostgreSQL; writes .stack/stack.json
 	$(HARNESS) up $(if $(TARGET),--target $(TARGET))
 
-down: setup ## stop everything `make up` started
+down: setup ## stop everything `make up` started and reap what a killed run left (processes, stack_* databases)
 	$(HARNESS) down
 
 status: setup ## show the running stack's URLs and health
