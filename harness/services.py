@@ -95,8 +95,11 @@ def gunicorn_argv(target: str, port: int, workers: int, timeout_s: float) -> lis
         "5",
         "--bind",
         f"{LOOPBACK}:{port}",
+        # uvicorn must not replace the TCP peer with an X-Forwarded-For address (its
+        # proxy-headers middleware trusts 127.0.0.1 by default and loses the peer):
+        # refactored applies its own TRUSTED_PROXIES rule to the real peer
         "--forwarded-allow-ips",
-        LOOPBACK,
+        "",
         "--log-level",
         "info",
         *(["--logger-class", LOGGER_CLASSES[target]] if target in LOGGER_CLASSES else []),

@@ -42,6 +42,12 @@ from harness.postgres import (
     with_database,
 )
 from harness.processes import ManagedProcess, MissingBinaryError, ProcessGroup
+from harness.rate_limit_store import (
+    MEMORY,
+    RateLimitStore,
+    RedisUnavailableError,
+    rate_limit_store,
+)
 from harness.services import APP_FACTORIES, check_target, gunicorn_timeout, start_service
 
 SCHEMA_VERSION = 1
@@ -221,6 +227,7 @@ def build_service_env(
     time_scale: float,
     key: str | None = None,
     overrides: Mapping[str, str] | None = None,
+    rate_limit: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The service's environment (conventions §2); ``overrides`` win."""
     env = {
@@ -237,6 +244,10 @@ def build_service_env(
         env["AMQP_URL"] = amqp_url
     if target == "refactored":
         env["SECRET_KEY"] = key or secret_key()
+        # Caddy dials the service from loopback and replaces a client's X-Forwarded-For
+        # with the address the client connected from: believed from there only
+        env["TRUSTED_PROXIES"] = LOOPBACK
+        env.update(rate_limit or {})  # RATE_LIMIT_STORAGE_URI, RATE_LIMIT_KEY_PREFIX
     env.update(overrides or {})
     return env
 
@@ -429,6 +440,14 @@ def start_stack(group: ProcessGroup, config: StackConfig) -> StackInfo:
         _check_shared_toxiproxy(shared_toxiproxy)
     lb_timeout_s, app_timeout_s, gunicorn_timeout_s = timeouts(config.time_scale)
     db_kind, admin_url = _postgres(group, config)
+    try:  # one budget per client across the workers (Redis), else per worker (said)
+        limits_store = (
+            rate_limit_store(group, config.ready_timeout_s)
+            if "refactored" in config.targets
+            else RateLimitStore("memory", MEMORY)
+        )
+    except RedisUnavailableError as exc:
+        raise StackError(f"rate limit store: {exc}") from exc
     databases: dict[str, str] = {}
     for target in config.targets:  # one at a time: alembic's context is process-global
         try:
@@ -445,6 +464,7 @@ def start_stack(group: ProcessGroup, config: StackConfig) -> StackInfo:
                 config,
                 database_url=databases[target],
                 amqp_url=amqp_url or None,
+                limits_store=limits_store,
                 shared_toxiproxy=shared_toxiproxy,
                 timeouts=(lb_timeout_s, app_timeout_s, gunicorn_timeout_s),
             )
@@ -478,6 +498,7 @@ def _start_target(
     database_url: str,
     amqp_url: str | None,
     shared_toxiproxy: str,
+    limits_store: RateLimitStore,
     timeouts: tuple[float, float, int],
 ) -> TargetInfo:
     lb_timeout_s, app_timeout_s, gunicorn_timeout_s = timeouts
@@ -508,6 +529,7 @@ def _start_target(
         admin_token=admin_token,
         time_scale=config.time_scale,
         overrides=config.env_overrides.get(target),
+        rate_limit=limits_store.service_env(target),
     )
     service_port = _start_target_service(
         group, target, env, config.workers, app_timeout_s, None, ready

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 TIME_SCALE = 0.1
 LLM_LATENCY_MS = 800  # below the LLM timeout (15 s x 0.1): the answer still comes from the LLM
 TARGET = "refactored"
+FRIENDSHIP_LIMIT = 5
 
 
 def _ports(info: StackInfo) -> set[int]:
@@ -59,8 +60,13 @@ def stack(
             database_url=pg_admin_url,
             amqp_url="",
             toxiproxy_url="",
-            # access log lines show the client address uvicorn sees (X-Forwarded-For test)
-            env_overrides={TARGET: {"GUNICORN_CMD_ARGS": "--access-logfile -"}},
+            env_overrides={
+                TARGET: {
+                    "GUNICORN_CMD_ARGS": "--access-logfile -",
+                    # GET /v1/friendships/... (no other test here calls it): 5 a minute
+                    "RATE_LIMIT_DEFAULT": f"{FRIENDSHIP_LIMIT}/minute",
+                }
+            },
         )
         info = start_stack(group, config)
         yield info, group
@@ -84,24 +90,37 @@ def test_load_balancer_answers_health_and_readiness(stack: tuple[StackInfo, Proc
     assert httpx.get(target.metrics_url, timeout=10).status_code == 200
 
 
+def _from(source: str, lb_url: str) -> httpx.Client:
+    """A client connecting to the load balancer from the loopback address ``source``."""
+    transport = httpx.HTTPTransport(local_address=source)
+    return httpx.Client(base_url=lb_url, transport=transport, timeout=10)
+
+
+def _friendships(client: httpx.Client, forged: list[str], path: str = "u{i}/a{i}") -> list[int]:
+    return [
+        client.get(
+            f"/v1/friendships/{path.format(i=i)}", headers={"X-Forwarded-For": xff}
+        ).status_code
+        for i, xff in enumerate(forged)
+    ]
+
+
 def test_forwarded_client_address_reaches_the_service(
     stack: tuple[StackInfo, ProcessGroup],
 ) -> None:
-    """Load generators send a per-client X-Forwarded-For; uvicorn behind Caddy must see it."""
-    info, group = stack
-    target = info.targets[TARGET]
-    marker = f"/health?xff-probe={time.monotonic_ns()}"
-    response = httpx.get(
-        f"{target.lb_url}{marker}", headers={"X-Forwarded-For": "10.9.8.7"}, timeout=10
-    )
-    assert response.status_code == 200
-    log = Path(group.log_dir) / f"{TARGET}-gunicorn.log"
-    deadline = time.monotonic() + 10
-    while marker not in log.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"no access log line for {marker} in {log}"
-        time.sleep(0.1)
-    line = next(x for x in log.read_text(errors="replace").splitlines() if marker in x)
-    assert line.startswith("10.9.8.7:"), line
+    """The client is the address that connected to Caddy, never the X-Forwarded-For it
+    sent (Caddy replaces it; the service trusts Caddy's hop only): a new forged address
+    and a new URL per request buy nothing, and a forged address throttles nobody else."""
+    target = stack[0].targets[TARGET]
+    assert target.env["TRUSTED_PROXIES"] == "127.0.0.1"
+    over = FRIENDSHIP_LIMIT + 1
+    with _from("127.0.0.11", target.lb_url) as rotating:
+        statuses = _friendships(rotating, [f"10.9.8.{i}" for i in range(over)])
+    assert statuses == [404] * FRIENDSHIP_LIMIT + [429]
+    with _from("127.0.0.12", target.lb_url) as framer:  # forges the victim's address
+        assert _friendships(framer, ["127.0.0.13"] * over, "same/a")[-1] == 429
+    with _from("127.0.0.13", target.lb_url) as victim:
+        assert _friendships(victim, [""]) == [404]
 
 
 def test_latency_toxic_on_llm_slows_llm_calls(stack: tuple[StackInfo, ProcessGroup]) -> None:

@@ -34,6 +34,8 @@ def test_gunicorn_binds_loopback_with_uvicorn_workers() -> None:
     assert argv[argv.index("--worker-class") + 1] == "uvicorn_worker.UvicornWorker"
     assert argv[argv.index("--timeout") + 1] == "6"
     assert "refactored.main:create_app()" in argv
+    # uvicorn never rewrites the client from X-Forwarded-For: the service judges the peer
+    assert argv[argv.index("--forwarded-allow-ips") + 1] == ""
 
 
 def test_free_port_is_free_until_someone_binds_it() -> None:

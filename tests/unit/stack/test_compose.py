@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,30 @@ def test_service_command_is_gunicorn_with_the_app_factory(
     assert command[command.index("--worker-class") + 1] == "uvicorn_worker.UvicornWorker"
     for flag in ("--workers", "--timeout", "--bind", "--forwarded-allow-ips"):
         assert flag in command, flag
+    # uvicorn never replaces the peer with an X-Forwarded-For address
+    assert command[command.index("--forwarded-allow-ips") + 1] == ""
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_services_are_reached_only_through_the_load_balancer(
+    compose: dict[str, Any], target: str
+) -> None:
+    assert "ports" not in compose["services"][target]
+
+
+def test_refactored_trusts_exactly_the_load_balancer_and_counts_in_redis(
+    compose: dict[str, Any],
+) -> None:
+    environment = compose["services"]["refactored"]["environment"]
+    lb_address = compose["services"]["caddy"]["networks"]["default"]["ipv4_address"]
+    assert _compose_default(environment["TRUSTED_PROXIES"]) == _compose_default(lb_address)
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]
+    dynamic = ipaddress.ip_network(_compose_default(subnet["ip_range"]))
+    fixed = ipaddress.ip_address(_compose_default(lb_address))
+    assert fixed in ipaddress.ip_network(_compose_default(subnet["subnet"]))
+    assert fixed not in dynamic  # no other container can be given the LB's address
+    assert environment["RATE_LIMIT_STORAGE_URI"] == "redis://redis:6379/0"
+    assert "redis" in compose["services"]
 
 
 def test_toxiproxy_has_the_prefixed_proxies_of_every_target(
@@ -118,7 +143,9 @@ def test_load_balancer_caddyfile_matches_the_native_one() -> None:
     for target, port in (("legacy", 8080), ("refactored", 8081)):
         assert f":{port} {{\n\treverse_proxy {target}:8000" in caddyfile
     assert caddyfile.count("response_header_timeout {$LB_TIMEOUT}") == 2
-    assert "trusted_proxies static private_ranges" in caddyfile
+    # a client's X-Forwarded-For is replaced, never kept
+    assert "trusted_proxies static" not in caddyfile
+    assert caddyfile.count("header_up X-Forwarded-For {remote_host}") == 2
 
 
 def _compose_default(value: str) -> str:

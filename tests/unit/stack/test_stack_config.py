@@ -49,7 +49,9 @@ def test_caddyfile_scales_the_response_header_timeout(scale: float, expected: st
     assert f"response_header_timeout {expected}" in text
     assert "reverse_proxy 127.0.0.1:9090" in text
     assert "http://127.0.0.1:8080" in text and "bind 127.0.0.1" in text
-    assert "trusted_proxies static 127.0.0.1/32" in text
+    # a client's own X-Forwarded-For is replaced, never kept: no trusted_proxies for clients
+    assert "trusted_proxies static" not in text
+    assert "header_up X-Forwarded-For {remote_host}" in text
     assert "admin off" in text and "auto_https off" in text
 
 
@@ -102,6 +104,16 @@ def test_refactored_gets_a_valid_generated_secret_key_and_legacy_none() -> None:
     assert len(key) == 48 and key != "change-me-in-production"
     assert _env("refactored")["SECRET_KEY"] != key  # a new one per start
     assert "SECRET_KEY" not in _env("legacy")
+
+
+def test_refactored_trusts_its_load_balancer_only_and_gets_the_rate_limit_store() -> None:
+    store = {"RATE_LIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0", "RATE_LIMIT_KEY_PREFIX": "p"}
+    env = _env("refactored", rate_limit=store)
+    assert env["TRUSTED_PROXIES"] == "127.0.0.1"  # the address Caddy dials the service from
+    assert env["RATE_LIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/0"
+    assert env["RATE_LIMIT_KEY_PREFIX"] == "p"
+    legacy = _env("legacy", rate_limit=store)
+    assert not {"TRUSTED_PROXIES", "RATE_LIMIT_STORAGE_URI"} & set(legacy)
 
 
 def test_env_overrides_win_and_amqp_is_passed_when_given() -> None:
