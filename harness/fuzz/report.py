@@ -60,6 +60,19 @@ class TargetFuzz:
     def passed(self) -> bool:
         return not self.reasons() and bool(self.outcomes)
 
+    def _failure(self, outcome: Outcome) -> dict[str, Any]:
+        """The failed request, and the one sent just before it: a request that breaks a
+        keep-alive connection can make the next one through the LB fail instead (502)."""
+        shown: dict[str, Any] = {"status": outcome.status, "request": describe(outcome.request)}
+        if outcome.error:
+            shown["error"] = outcome.error
+        shown["elapsed_ms"] = outcome.elapsed_ms
+        index = next(i for i, o in enumerate(self.outcomes) if o is outcome)
+        if index > 0:
+            before = self.outcomes[index - 1]
+            shown["previous"] = {"name": before.request.name, "status": _status(before)}
+        return shown
+
     def to_dict(self) -> dict[str, Any]:
         by_source = {s: [o for o in self.outcomes if o.request.source == s] for s in SOURCES}
         return {
@@ -71,9 +84,9 @@ class TargetFuzz:
             "requests": {s: len(v) for s, v in by_source.items()} | {"total": len(self.outcomes)},
             "status_counts": {s: status_counts(v) for s, v in by_source.items()},
             "rate_limited_429": {s: sum(o.status == 429 for o in v) for s, v in by_source.items()},
-            "server_errors": [_failure(o) for o in self.server_errors()],
-            "unanswered": [_failure(o) for o in self.unanswered()],
-            "not_sent": [_failure(o) for o in self.not_sent()],
+            "server_errors": [self._failure(o) for o in self.server_errors()],
+            "unanswered": [self._failure(o) for o in self.unanswered()],
+            "not_sent": [self._failure(o) for o in self.not_sent()],
             "p0_cards": [_card(c) for c in self.p0_cards()],
             "cards_by_level": dict(Counter(str(c.get("level")) for c in self.new_cards)),
             "source_addresses": len({o.local_address for o in self.outcomes}),
@@ -92,14 +105,6 @@ def _status(outcome: Outcome) -> str:
 def status_counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
     counts = Counter(_status(o) for o in outcomes)
     return dict(sorted(counts.items()))
-
-
-def _failure(outcome: Outcome) -> dict[str, Any]:
-    shown: dict[str, Any] = {"status": outcome.status, "request": describe(outcome.request)}
-    if outcome.error:
-        shown["error"] = outcome.error
-    shown["elapsed_ms"] = outcome.elapsed_ms
-    return shown
 
 
 def _card(card: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +176,10 @@ def _failures_md(name: str, t: dict[str, Any]) -> list[str]:
         what = f["status"] if f["status"] is not None else f.get("error", "no answer")
         shown = "" if r["body"] is None else truncate(r["body"], 120).replace("`", "'")
         body = f" body `{shown}`" if shown else ""
-        out.append(f"- **{what}** {r['source']} `{r['name']}`: {r['method']} `{r['path']}`{body}")
+        after = f" (after `{f['previous']['name']}`)" if "previous" in f else ""
+        out.append(
+            f"- **{what}** {r['source']} `{r['name']}`: {r['method']} `{r['path']}`{body}{after}"
+        )
     if len(failures) > MD_LISTED:
         out.append(f"- ... {len(failures) - MD_LISTED} more in fuzz.json")
     out += [f"- P0 card: {c['title']}" for c in t["p0_cards"][:MD_LISTED]]

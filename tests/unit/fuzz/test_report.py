@@ -89,6 +89,7 @@ def test_fuzz_json_and_md_show_each_5xx_with_its_request(tmp_path: Path) -> None
         "path": "/v1/activities/suggest",
         "body": '{"limit":NaN}',
     }
+    assert error["previous"] == {"name": "GET /health positive", "status": "200"}
     assert [c["title"] for c in got["p0_cards"]] == ["[P0] Internal server error (500)"]
     assert got["cards_by_level"] == {"P0": 1, "P2": 1}
     assert data["targets"]["refactored"]["verdict"] == "pass"
@@ -96,6 +97,7 @@ def test_fuzz_json_and_md_show_each_5xx_with_its_request(tmp_path: Path) -> None
     assert "| legacy | fail (expected) | 3 / 1 | 1 | 1 | 1 | 1 |" in md
     assert "| refactored | pass | 3 / 0 | 0 | 0 | 1 | 0 |" in md
     assert "**500** battery `limit=NaN`: POST `/v1/activities/suggest`" in md
+    assert "(after `GET /health positive`)" in md
 
 
 def test_safe_body_escapes_control_bytes_and_truncates() -> None:
