@@ -88,7 +88,7 @@ def test_the_appended_traffic_reuses_ids_by_another_user_and_another_agent() -> 
     reuses = owner_reuses(requests)
     assert sorted(reuses) == [i for i, r in enumerate(requests) if i >= 40 and r.body]
     assert len(reuses) == 8 and all(first < 40 for first in reuses.values())
-    firsts = [requests[f].body for f in reuses.values()]
+    firsts = [requests[f].body or {} for f in reuses.values()]
     again = [r.body for r in appended if r.body]
     assert any(a["user_id"] != f["user_id"] for a, f in zip(again, firsts, strict=True))
     assert any(a["agent_id"] != f["agent_id"] for a, f in zip(again, firsts, strict=True))
