@@ -106,8 +106,8 @@ fuzz: setup ## hostile clients: Schemathesis + a hostile-input battery per targe
 compare: setup ## compare two runs (A=reports/<x> B=reports/<y>; default: legacy vs refactored of the latest run)
 	$(HARNESS) compare $(if $(A),--a $(A)) $(if $(B),--b $(B))
 
-gate: setup ## the deploy gate: the resilience checklist against the latest runs (TARGET=refactored|legacy)
-	$(HARNESS) gate --target $(or $(TARGET),refactored)
+gate: setup ## the deploy gate: the resilience checklist against the latest runs (TARGET=refactored|legacy, EXPECT_FAILURES=R1,R2,...)
+	$(HARNESS) gate --target $(or $(TARGET),refactored) $(if $(EXPECT_FAILURES),--expect-failures $(EXPECT_FAILURES))
 
 contracts: setup ## contract tests legacy vs refactored (CONTRACTS_PROFILE=fast|deep)
 	$(PYTEST) contracts -m contracts

@@ -36,6 +36,7 @@ from harness.results import (
     RunResults,
     ScenarioResult,
     environment_facts,
+    lost_difference,
     new_run_dir,
     now_iso,
     write_results,
@@ -333,6 +334,8 @@ def print_summary(run: RunResults, run_dir: Path, console: Console) -> None:
         console.print(
             f"[yellow]skipped[/] {skipped['target']} {skipped['scenario']}: {skipped['reason']}"
         )
+    for lost in run.lost_differences():
+        console.print(f"[red]{lost_difference(lost)}[/]")
     verdict = "[green]PASSED[/]" if run.passed else "[red]FAILED[/]"
     console.print(
         f"{verdict} in {run.environment.get('wall_time_s', '?')} s · "

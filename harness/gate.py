@@ -208,6 +208,39 @@ def _evaluate(
     return EvidenceResult(evidence.label(), evidence.kind, outcome)
 
 
+# what a failure for want of evidence looks like (see the checks' messages): never the
+# failure a target is expected to show
+_NO_EVIDENCE = ("error:", "no ", "invalid run", "checklist error", "stale:")
+
+
+def expected_failure_problems(report: GateReport, expected: set[str]) -> list[str]:
+    """Why ``report`` is not exactly the failure expected of its target (empty: it is).
+
+    Every item in ``expected`` must fail on evidence (not stale, missing or unreadable:
+    those prove nothing about the target), and no other item may fail. An expected item
+    that passes is a lost difference: the checklist no longer tells the targets apart.
+    """
+    known = {i.item.id for i in report.items}
+    problems = [f"--expect-failures names {x}, which the checklist has not" for x in
+                sorted(expected - known)]  # fmt: skip
+    for result in report.items:
+        item = result.item.id
+        if item in expected and result.passed:
+            problems.append(f"{item} passes on {report.target}, expected to fail: lost difference")
+        elif item not in expected and not result.passed:
+            problems.append(f"{item} fails on {report.target}, not an expected failure")
+        elif item in expected:
+            hollow = [e for e in result.evidence if not e.outcome.passed and _no_evidence(e)]
+            if len(hollow) == len([e for e in result.evidence if not e.outcome.passed]):
+                why = "; ".join(f"{e.label}: {e.outcome.observed}" for e in hollow)
+                problems.append(f"{item} fails for want of evidence, not as expected: {why}")
+    return problems
+
+
+def _no_evidence(result: EvidenceResult) -> bool:
+    return result.outcome.stale or result.outcome.observed.startswith(_NO_EVIDENCE)
+
+
 def write_outputs(report: GateReport, out_dir: Path) -> tuple[Path, Path]:
     """``<target>-junit.xml`` and ``<target>-verdict.json`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)

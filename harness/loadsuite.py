@@ -32,6 +32,7 @@ from harness.results import (
     RunResults,
     ScenarioResult,
     environment_facts,
+    lost_difference,
     new_run_dir,
     now_iso,
     write_results,
@@ -204,6 +205,9 @@ def print_summary(run: RunResults) -> None:
         name = "/".join(p for p in (result.target, result.scenario, result.variant) if p)
         for expectation in result.failed_expectations():
             console.print(f"  {name} ({result.verdict}) broken: {expectation.describe()}")
+    if run.kind != "ablation":
+        for result in run.lost_differences():
+            console.print(f"[red]{lost_difference(result)}[/]")
 
 
 def new_run(kind: str, time_scale: float, facts: Mapping[str, Any]) -> RunResults:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.results import Expectation, RunResults, ScenarioResult
+from harness.results import Expectation, RunResults, ScenarioResult, lost_difference
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -153,8 +153,8 @@ def render_markdown(run: RunResults) -> str:
     lines = [f"# {run.kind.capitalize()} run `{run.run_id}`", ""]
     overall = "PASSED" if run.passed else "FAILED"
     lines += [
-        f"- **Result: {overall}** (fail or invalid results fail the run; legacy's expected "
-        "failures do not)",
+        f"- **Result: {overall}** (fail, invalid and unexpected_pass results fail the run; "
+        "legacy's expected failures do not)",
         f"- created {run.created_at}, finished {run.finished_at or '—'}, "
         f"time scale {run.time_scale:g}",
     ]
@@ -167,6 +167,8 @@ def render_markdown(run: RunResults) -> str:
         lines.append(f"- environment: {env}")
     for skipped in run.environment.get("skipped", []) or []:
         lines.append(f"- skipped: {skipped.get('scenario')} ({skipped.get('reason')})")
+    if run.kind != "ablation":
+        lines += [f"- **{lost_difference(r)}**" for r in run.lost_differences()]
     lines += ["", "## Summary", ""]
     header = ["scenario", *[f"{t}" for t in targets]]
     rows = []

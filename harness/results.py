@@ -158,11 +158,17 @@ class RunResults:
 
     @property
     def passed(self) -> bool:
-        """True when something ran and no result is ``fail`` or ``invalid`` (legacy's
-        expected failures are fine). A run with no result proves nothing: not passed."""
-        return bool(self.results) and all(
-            r.verdict in {"pass", "expected_fail", "unexpected_pass"} for r in self.results
-        )
+        """True when something ran and no result is ``fail``, ``invalid`` or
+        ``unexpected_pass`` (legacy's expected failures are fine; legacy passing a scenario
+        it must fail means the scenario lost its teeth: it no longer tells the targets
+        apart). Ablation runs list their ``unexpected_pass`` variants (disabling that
+        policy changed nothing) as findings instead. A run with no result proves nothing."""
+        ok = {"pass", "expected_fail"} | ({"unexpected_pass"} if self.kind == "ablation" else set())
+        return bool(self.results) and all(r.verdict in ok for r in self.results)
+
+    def lost_differences(self) -> list[ScenarioResult]:
+        """Results expected to fail that passed every expectation (``unexpected_pass``)."""
+        return [r for r in self.results if r.verdict == "unexpected_pass"]
 
     def find(self, target: str, scenario: str, variant: str = "") -> ScenarioResult | None:
         for result in self.results:
@@ -201,6 +207,14 @@ class RunResults:
             environment=data.get("environment", {}),
             results=[ScenarioResult.from_dict(r) for r in data.get("results", [])],
         )
+
+
+def lost_difference(result: ScenarioResult) -> str:
+    """What an ``unexpected_pass`` means, in one line (the run fails on it)."""
+    return (
+        f"lost difference: {result.target} passed every expectation of {result.scenario}, "
+        "which it is expected to fail: the scenario no longer tells legacy from refactored"
+    )
 
 
 def now_iso() -> str:

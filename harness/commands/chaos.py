@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-EXIT_FAILED = 1  # a result is fail or invalid
+EXIT_FAILED = 1  # a result is fail, invalid or unexpected_pass (a lost difference)
 EXIT_USAGE = 2  # unknown scenario or target, bad time scale, a stack that cannot start
 
 
@@ -38,8 +38,10 @@ def chaos(
 ) -> None:
     """Boot the stack, inject each scenario's faults under load, write results + report.
 
-    Exit code 1 when any result is fail or invalid (legacy's expected failures are fine) or
-    nothing ran (every scenario skipped), 2 on bad input or a stack that cannot start.
+    Exit code 1 when any result is fail or invalid, when legacy passes a scenario it is
+    expected to fail (unexpected_pass: the scenario lost its teeth) or when nothing ran
+    (every scenario skipped); legacy's expected failures are fine. 2 on bad input or a
+    stack that cannot start.
     """
     from chaos.runner import ChaosOptions, ChaosUsageError, parse_targets, run_chaos
     from chaos.scenarios import UnknownScenarioError, registry, select

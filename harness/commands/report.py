@@ -69,13 +69,22 @@ def gate(
     out: Annotated[
         Path | None, typer.Option("--out", help="output dir (default: reports/gate)")
     ] = None,
+    expect_failures: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-failures",
+            help="item ids (comma-separated) the target must fail, and no other: e.g. legacy",
+        ),
+    ] = None,
 ) -> None:
     """The deploy gate: the resilience checklist against the code, settings and latest runs.
 
     Exits 1 when an item fails (and names it), 2 when the checklist or target is invalid.
+    With --expect-failures, exits 0 only when exactly those items fail, each on evidence
+    (stale or missing results are not the expected failure), else 1 naming each mismatch.
     Writes <out>/<target>-junit.xml and <out>/<target>-verdict.json.
     """
-    from harness.gate import render, run_gate, write_outputs
+    from harness.gate import expected_failure_problems, render, run_gate, write_outputs
 
     console = Console(width=160)
     try:
@@ -91,6 +100,15 @@ def gate(
     render(report, console)
     junit, verdict = write_outputs(report, out or reports_dir() / "gate")
     console.print(f"wrote {junit}\nwrote {verdict}")
+    if expect_failures is not None:
+        expected = {x.strip() for x in expect_failures.split(",") if x.strip()}
+        problems = expected_failure_problems(report, expected)
+        for problem in problems:
+            console.print(f"NOT AS EXPECTED: {problem}", style="red", markup=False)
+        if problems:
+            raise typer.Exit(EXIT_FAILED)
+        console.print(f"AS EXPECTED: {target} fails exactly {', '.join(sorted(expected))}")
+        return
     if not report.passed:
         raise typer.Exit(EXIT_FAILED)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.provenance import source_tree_hash
+from harness.reporting import render_markdown
 from harness.results import (
     Expectation,
     ResultsError,
@@ -59,6 +60,30 @@ def test_verdicts_separate_expected_failures_from_broken_faults() -> None:
         "unexpected_pass"
     )
     assert _result("refactored").verdict == "fail", "a scenario without checks proves nothing"
+
+
+def test_an_unexpected_pass_fails_the_run_and_the_report_says_why(tmp_path: Path) -> None:
+    """Legacy passing a scenario it must fail: the scenario lost its teeth (not a pass)."""
+    fault = Expectation.check("fault", "LLM slowed", 1, ">=", 1, role="sanity")
+    ok = Expectation.check("no_504", "no LB 504", 0, "<=", 0)
+    bad = Expectation.check("no_504", "no LB 504", 7, "<=", 0)
+    refactored = _result("refactored", fault, ok)
+    teeth = RunResults(run_id="r", kind="chaos", created_at="x", time_scale=0.1)
+    teeth.results = [_result("legacy", fault, bad, expected_to_fail=True), refactored]
+    assert teeth.passed and teeth.lost_differences() == []
+    lost = RunResults(run_id="r", kind="chaos", created_at="x", time_scale=0.1)
+    lost.results = [_result("legacy", fault, ok, expected_to_fail=True), refactored]
+    assert not lost.passed
+    assert [r.target for r in lost.lost_differences()] == ["legacy"]
+    assert not RunResults.from_dict(lost.to_dict()).passed
+    assert lost.to_dict()["passed"] is False
+    text = render_markdown(lost)
+    assert "**Result: FAILED**" in text
+    assert "lost difference: legacy passed every expectation of llm_latency" in text
+    # an ablation variant that changes nothing is a finding of the matrix, not a failure
+    ablation = RunResults(run_id="a", kind="ablation", created_at="x", time_scale=0.1)
+    ablation.results = lost.results
+    assert ablation.passed
 
 
 def test_run_round_trips_and_latest_points_at_it(tmp_path: Path) -> None:

@@ -326,3 +326,40 @@ def test_an_unknown_scenario_name_lists_the_runner_s_scenarios(
     outcome = gate(checklist_path, tmp_path / "reports", "refactored").items[0].evidence[0].outcome
     assert outcome.observed == "checklist error: unknown chaos scenario 'llm_dwn'"
     assert outcome.details[0].startswith("unknown chaos scenario 'llm_dwn'; known: llm_latency,")
+
+
+def test_expect_failures_passes_only_on_exactly_those_items_failing_on_evidence(
+    tmp_path: Path, checklist_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    good_runs(reports)  # legacy fails R4 and H1 on evidence
+    monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    monkeypatch.setattr("harness.gate.current_tree", lambda root: TREE)
+    args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
+    legacy = [*args, "--target", "legacy", "--expect-failures"]
+    code, output = _cli([*legacy, "R4,H1"], reports, monkeypatch)
+    assert code == 0, output
+    assert "AS EXPECTED: legacy fails exactly H1, R4" in output
+    code, output = _cli([*legacy, "R4"], reports, monkeypatch)
+    assert code == 1 and "NOT AS EXPECTED: H1 fails on legacy, not an expected failure" in output
+    code, output = _cli(["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000",
+                         "--target", "refactored", "--expect-failures", "R4"], reports,
+                        monkeypatch)  # fmt: skip
+    assert code == 1
+    assert "NOT AS EXPECTED: R4 passes on refactored, expected to fail: lost difference" in output
+
+
+def test_an_expected_failure_must_be_measured_not_stale(
+    tmp_path: Path, checklist_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports"
+    write(reports, run("chaos", both("llm_down"), tree="git-tree:old"))
+    write(reports, run("load", both("three_am", kind="load")))
+    monkeypatch.setattr("harness.gate.head_commit", lambda root: "abc123")
+    monkeypatch.setattr("harness.gate.current_tree", lambda root: TREE)
+    args = ["gate", "--checklist", str(checklist_path), "--max-age-hours", "1000"]
+    code, output = _cli([*args, "--target", "legacy", "--expect-failures", "R4,H1"], reports,
+                        monkeypatch)  # fmt: skip
+    assert code == 1
+    assert "NOT AS EXPECTED: R4 fails for want of evidence, not as expected" in output
+    assert "H1" not in output.split("NOT AS EXPECTED")[-1]
