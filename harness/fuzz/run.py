@@ -55,6 +55,11 @@ class FuzzOptions:
     command: str = ""
 
     def selected(self) -> list[str]:
+        """The targets to fuzz, in order; :class:`FuzzUsageError` on any bad option."""
+        if self.examples < 1 or self.max_seconds <= 0 or self.sources < 1:
+            raise FuzzUsageError("examples and sources must be >= 1 and max_seconds > 0")
+        if self.via not in ("lb", "service"):
+            raise FuzzUsageError(f"via must be lb or service, not {self.via!r}")
         wanted = [t.strip() for t in self.targets.split(",") if t.strip()]
         if wanted in (["both"], ["all"]):
             return list(TARGETS)
@@ -62,10 +67,6 @@ class FuzzOptions:
             raise FuzzUsageError(
                 f"unknown target {self.targets!r}: choose both, legacy or refactored"
             )
-        if self.examples < 1 or self.max_seconds <= 0 or self.sources < 1:
-            raise FuzzUsageError("examples and sources must be >= 1 and max_seconds > 0")
-        if self.via not in ("lb", "service"):
-            raise FuzzUsageError(f"via must be lb or service, not {self.via!r}")
         return [t for t in TARGETS if t in wanted]
 
 
