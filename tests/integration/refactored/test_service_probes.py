@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from chaos.fakes.testing import start_fake
+from harness.net import LOOPBACK
 from harness.processes import ProcessGroup
 from harness.services import ServiceHandle, start_service
 from tests.integration.refactored.test_endpoints import conversation
@@ -115,8 +116,11 @@ def test_llm_calls_per_request_stay_bounded_in_a_429_storm(
 def test_rate_limit_keys_on_the_forwarded_client_address(
     processes: ProcessGroup, database_url: str
 ) -> None:
-    """Behind the LB each client (X-Forwarded-For, trusted from 127.0.0.1) has its own bucket."""
-    service, _ = start_refactored(processes, database_url, RATE_LIMIT_HEALTH_CHECK="3/minute")
+    """Behind the LB (TRUSTED_PROXIES: its X-Forwarded-For is believed from 127.0.0.1 only)
+    each client has its own bucket; uvicorn leaves the peer alone (--forwarded-allow-ips "")."""
+    service, _ = start_refactored(
+        processes, database_url, RATE_LIMIT_HEALTH_CHECK="3/minute", TRUSTED_PROXIES=LOOPBACK
+    )
     with httpx.Client(base_url=service.base_url, timeout=30) as client:
         first = [
             client.get("/health", headers={"X-Forwarded-For": "10.0.0.1"}).status_code
@@ -130,3 +134,18 @@ def test_rate_limit_keys_on_the_forwarded_client_address(
     assert limited.json()["error"] == "rate_limited"
     assert int(limited.headers["Retry-After"]) >= 1
     assert 'rate_limited_total{route="/health"}' in metrics
+
+
+def test_a_forged_x_forwarded_for_is_ignored_from_an_untrusted_peer(
+    processes: ProcessGroup, database_url: str
+) -> None:
+    """Without TRUSTED_PROXIES (the default) the client is the TCP peer, whatever it sends."""
+    service, _ = start_refactored(processes, database_url, RATE_LIMIT_DEFAULT="3/minute")
+    with httpx.Client(base_url=service.base_url, timeout=30) as client:
+        statuses = [
+            client.get(
+                "/v1/friendships/u/a", headers={"X-Forwarded-For": f"10.0.0.{i}"}
+            ).status_code
+            for i in range(4)
+        ]
+    assert statuses == [404, 404, 404, 429]
