@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from chaos.loadgen import LoadGenerator, LoadPlan, client_address, standard_clients
+from chaos.loadgen import LoadGenerator, LoadPlan, poller_address, standard_clients
 from chaos.measure import _asyncpg_url
 from chaos.messages import conversation_body
 from chaos.scenarios.base import (
@@ -52,7 +52,7 @@ OWNERS: tuple[tuple[str, str], ...] = (
     ("carol", "race"),
     ("dave", "race"),
 )
-PROBE_CLIENT = 240  # its own X-Forwarded-For: never throttled with the background clients
+PROBE_ADDRESS = poller_address(40)  # its own source address: its own rate-limit bucket
 WINDOW = "shared_conversation_id"
 _ROWS_SQL = (
     "select user_id, agent_id, conversation_id, count(*) as n from processed_conversations "
@@ -66,25 +66,32 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     return {"status": response.status_code, "body": body if isinstance(body, dict) else {}}
 
 
-async def probe(ctx: ScenarioContext, agent: str) -> list[dict[str, Any]]:
+async def probe(ctx: ScenarioContext, gen: LoadGenerator) -> list[dict[str, Any]]:
     """Send the colliding conversations, replay them, read back; one record per owner."""
+    async with gen.http_client(PROBE_ADDRESS) as http:
+        owners = await _send(ctx, http, gen.agent_id())
+    conn = await asyncpg.connect(_asyncpg_url(ctx.endpoints.database_url), timeout=10)
+    try:
+        ids = sorted({o["conversation_id"] for o in owners})
+        rows = await conn.fetch(_ROWS_SQL, gen.agent_id(), ids)
+    finally:
+        await conn.close()
+    stored = {(r["user_id"], r["conversation_id"]): int(r["n"]) for r in rows}
+    for owner in owners:
+        owner["stored_rows"] = stored.get((owner["user"], owner["conversation_id"]), 0)
+    return owners
+
+
+async def _send(ctx: ScenarioContext, http: httpx.AsyncClient, agent: str) -> list[dict[str, Any]]:
     owners: list[dict[str, Any]] = [
         {"user": f"{ctx.prefix}-{name}", "conversation_id": f"{ctx.prefix}-{shared}"}
         for name, shared in OWNERS
     ]
-    http = ctx.http
-    url = ctx.endpoints.lb_url.rstrip("/")
-    headers = {"X-Forwarded-For": client_address(PROBE_CLIENT)}
-    timeout = 2 * ctx.lb_timeout_s
 
     async def end(owner: dict[str, Any], seed: int) -> dict[str, Any]:
-        body = conversation_body(
-            random.Random(seed), owner["conversation_id"], owner["user"], agent
-        )
-        r = await http.post(
-            f"{url}/v1/conversations/end", json=body, headers=headers, timeout=timeout
-        )
-        return _answer(r)
+        rng = random.Random(seed)
+        body = conversation_body(rng, owner["conversation_id"], owner["user"], agent)
+        return _answer(await http.post("/v1/conversations/end", json=body))
 
     alice, bob, carol, dave = owners
     alice["first"] = await end(alice, 1)
@@ -93,17 +100,7 @@ async def probe(ctx: ScenarioContext, agent: str) -> list[dict[str, Any]]:
     for seed, owner in enumerate(owners, start=101):  # a changed body: the key decides
         owner["replay"] = await end(owner, seed)
     for owner in owners:
-        r = await http.get(f"{url}/v1/friendships/{owner['user']}/{agent}", headers=headers)
-        owner["friendship"] = _answer(r)
-    conn = await asyncpg.connect(_asyncpg_url(ctx.endpoints.database_url), timeout=10)
-    try:
-        ids = sorted({o["conversation_id"] for o in owners})
-        rows = await conn.fetch(_ROWS_SQL, agent, ids)
-    finally:
-        await conn.close()
-    stored = {(r["user_id"], r["conversation_id"]): int(r["n"]) for r in rows}
-    for owner in owners:
-        owner["stored_rows"] = stored.get((owner["user"], owner["conversation_id"]), 0)
+        owner["friendship"] = _answer(await http.get(f"/v1/friendships/{owner['user']}/{agent}"))
     return owners
 
 
@@ -143,7 +140,7 @@ class IdempotencyPerOwner(Scenario):
         "as its own and replays answer each owner's own result; legacy answers the second "
         "user with the first user's stored result and never scores it"
     )
-    restart_after = ()  # no breaker, no limiter window: a dozen requests, all answered
+    restart_after = ()  # no breaker, no limiter window to speak of: a dozen requests
 
     def __init__(self) -> None:
         self._probes: dict[str, list[dict[str, Any]]] = {}
@@ -161,7 +158,7 @@ class IdempotencyPerOwner(Scenario):
     async def during_load(self, ctx: ScenarioContext, gen: LoadGenerator) -> None:
         await asyncio.sleep(max(0.0, self.timeline(ctx).fault_start_s - ctx.now()))
         start = ctx.now()
-        self._probes[ctx.prefix] = await probe(ctx, gen.agent_id())
+        self._probes[ctx.prefix] = await probe(ctx, gen)
         self._windows[ctx.prefix] = (start, ctx.now())
 
     async def finish(self, ctx: ScenarioContext, m: Measurements) -> None:
