@@ -128,9 +128,10 @@ def save_conversation(
     # for refactored's per-owner idempotency, so the unique key no longer stops a second
     # owner racing with the same conversation_id. Legacy keeps its global key (a kept bug,
     # named in the contracts): this lock + re-check is what the old key did, and the loser
-    # of the race answers the winner's stored response, whoever owns it.
+    # of the race answers the winner's stored response, whoever owns it. (The two-int4 key
+    # space never meets a single-bigint lock such as refactored's nightly lock.)
     db.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:cid))"),
+        text("SELECT pg_advisory_xact_lock(hashtext('processed_conversations'), hashtext(:cid))"),
         {"cid": conversation["conversation_id"]},
     )
     winner = find_processed_response(db, conversation["conversation_id"])
