@@ -19,13 +19,16 @@ from typing import Any
 
 import httpx
 import pytest
+from blockbuster import blockbuster_ctx
 
 from chaos.fakes.testing import start_fake
 from harness.net import LOOPBACK, free_port
 from harness.processes import ProcessGroup
 from harness.rate_limit_store import LOCAL_REDIS, redis_answers
 from harness.services import ServiceHandle, start_service
+from refactored.main import create_app
 from tests.conftest import IN_CI
+from tests.integration.refactored.conftest import make_settings
 
 pytestmark = pytest.mark.integration
 LIMIT = 100  # RATE_LIMIT_DEFAULT, the friendship route's limit
@@ -119,3 +122,23 @@ def test_an_unreachable_store_fails_open_counts_and_pages_once(
         pages = [c["title"] for c in webhook.control.cards() if "[P1] Rate limit" in c["title"]]
         time.sleep(0.1)
     assert pages == ["[P1] Rate limit store unreachable: 1 requests passed unchecked"]
+
+
+async def test_counting_in_redis_never_blocks_the_event_loop(
+    database_url: str, redis_url: str
+) -> None:
+    """The store is reached with redis.asyncio (slowapi's own storage would block)."""
+    settings = make_settings(
+        database_url,
+        rate_limit_enabled=True,
+        rate_limit_default="3/minute",
+        rate_limit_storage_uri=redis_url,
+        rate_limit_key_prefix=f"test-{secrets.token_hex(4)}",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+            with blockbuster_ctx(["refactored"]):
+                statuses = [(await client.get("/v1/friendships/u/a")).status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]  # the 429 also read the window (Retry-After)
