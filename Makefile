@@ -97,7 +97,7 @@ ablation: setup ## refactored with each resilience policy disabled in turn: fix 
 bench: setup ## sustainable throughput of both targets vs the ideal bound (bench.json)
 	$(HARNESS) bench $(WORKERS)
 
-# FUZZ_EXAMPLES: Schemathesis cases per operation and mode (25); FUZZ_MAX_SECONDS: the sending
+# FUZZ_EXAMPLES: Schemathesis cases per operation and mode (50); FUZZ_MAX_SECONDS: the sending
 # budget per target (300); FUZZ_SEED: Hypothesis's seed (0, so a run replays).
 fuzz: setup ## hostile clients: Schemathesis + a hostile-input battery per target (TARGET=, FUZZ_EXAMPLES=); fuzz.json
 	$(HARNESS) fuzz --target $(or $(TARGET),both) $(WORKERS) $(if $(FUZZ_EXAMPLES),--examples $(FUZZ_EXAMPLES)) \

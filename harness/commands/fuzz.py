@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from harness.fuzz.model import DEFAULT_EXAMPLES, DEFAULT_MAX_SECONDS
+
 EXIT_FAILED = 1  # refactored answered a 5xx, left a request unanswered or posted a P0 card
 EXIT_USAGE = 2  # bad input or a stack that cannot start
 
@@ -25,11 +27,16 @@ def fuzz(
     target: Annotated[str, typer.Option("--target", help="both, legacy or refactored")] = "both",
     examples: Annotated[
         int | None,
-        typer.Option("--examples", help="cases per operation and mode ($FUZZ_EXAMPLES, 25)"),
+        typer.Option(
+            "--examples", help=f"cases per operation and mode ($FUZZ_EXAMPLES, {DEFAULT_EXAMPLES})"
+        ),
     ] = None,
     max_seconds: Annotated[
         float | None,
-        typer.Option("--max-seconds", help="sending budget per target ($FUZZ_MAX_SECONDS, 300)"),
+        typer.Option(
+            "--max-seconds",
+            help=f"sending budget per target ($FUZZ_MAX_SECONDS, {DEFAULT_MAX_SECONDS:g})",
+        ),
     ] = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Hypothesis seed (same seed, same cases)")
@@ -53,11 +60,13 @@ def fuzz(
     console = Console(stderr=True)
     options = FuzzOptions(
         targets=target,
-        examples=examples if examples is not None else int(_env_number("FUZZ_EXAMPLES", 25)),
+        examples=examples
+        if examples is not None
+        else int(_env_number("FUZZ_EXAMPLES", DEFAULT_EXAMPLES)),
         seed=seed,
         max_seconds=max_seconds
         if max_seconds is not None
-        else _env_number("FUZZ_MAX_SECONDS", 300.0),
+        else _env_number("FUZZ_MAX_SECONDS", DEFAULT_MAX_SECONDS),
         via=via,  # type: ignore[arg-type]  # checked by FuzzOptions.selected()
         sources=sources,
         time_scale=_env_number("TIME_SCALE", 0.1),

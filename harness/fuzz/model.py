@@ -12,6 +12,8 @@ from typing import Literal
 
 Source = Literal["schemathesis", "battery"]
 SOURCES: tuple[Source, ...] = ("schemathesis", "battery")
+DEFAULT_EXAMPLES = 50  # Schemathesis cases per operation and generation mode
+DEFAULT_MAX_SECONDS = 300.0  # the sending budget per target
 BODY_REPR_CHARS = 240
 PATH_REPR_CHARS = 160
 

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from chaos.fakes.testing import FakeControl
 from harness.fuzz.battery import build_battery
-from harness.fuzz.model import FuzzRequest
+from harness.fuzz.model import DEFAULT_EXAMPLES, DEFAULT_MAX_SECONDS, FuzzRequest
 from harness.fuzz.report import TargetFuzz, run_passed, write_fuzz
 from harness.fuzz.schema_cases import generate
 from harness.fuzz.sender import Sender
@@ -43,9 +43,9 @@ class FuzzUsageError(ValueError):
 @dataclass
 class FuzzOptions:
     targets: str = "both"
-    examples: int = 25  # per operation and generation mode (positive, negative)
+    examples: int = DEFAULT_EXAMPLES  # per operation and generation mode (positive, negative)
     seed: int = 0
-    max_seconds: float = 300.0  # sending budget per target
+    max_seconds: float = DEFAULT_MAX_SECONDS
     via: Via = "lb"
     sources: int = 32
     time_scale: float = 0.1
