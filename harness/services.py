@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from harness.net import LOOPBACK, free_port
 from harness.processes import ManagedProcess, ProcessGroup
+from harness.timeouts import gunicorn_timeout
 
 APP_FACTORIES = {
     "legacy": "legacy.main:create_app()",
@@ -51,11 +51,6 @@ def configured_app_deadline_s(target: str, env: Mapping[str, str]) -> float | No
     deadline = float(env.get("REQUEST_DEADLINE_S", fields["request_deadline_s"].default))
     scale = float(env.get("TIME_SCALE", fields["time_scale"].default))
     return deadline * scale
-
-
-def gunicorn_timeout(app_timeout_s: float) -> int:
-    """Gunicorn's worker timeout takes whole seconds; round up so it never undercuts the app."""
-    return max(1, math.ceil(app_timeout_s))
 
 
 @dataclass(frozen=True)

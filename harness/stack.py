@@ -48,10 +48,11 @@ from harness.rate_limit_store import (
     RedisUnavailableError,
     rate_limit_store,
 )
-from harness.services import APP_FACTORIES, check_target, gunicorn_timeout, start_service
+from harness.services import APP_FACTORIES, check_target, start_service
+from harness.timeouts import APP_DEADLINE_S, ladder
 
 SCHEMA_VERSION = 1
-APP_TIMEOUT_S = 55.0  # the handbook's app request deadline at TIME_SCALE=1
+APP_TIMEOUT_S = APP_DEADLINE_S  # the handbook's app request deadline at TIME_SCALE=1
 STACK_DIR = Path(".stack")
 STACK_JSON = STACK_DIR / "stack.json"
 FAKE_KINDS = ("llm", "memory", "webhook")
@@ -188,10 +189,10 @@ class StackConfig:
 
 
 def timeouts(time_scale: float) -> tuple[float, float, int]:
-    """(load balancer, app deadline, gunicorn --timeout) at ``time_scale``: LB > app > 0."""
-    lb = LB_TIMEOUT_S * time_scale
-    app = APP_TIMEOUT_S * time_scale
-    return lb, app, gunicorn_timeout(app)
+    """(load balancer, app deadline, gunicorn --timeout) at ``time_scale``: the LB outlasts
+    the app deadline by at least 1 s at any scale (``harness.timeouts.ladder``)."""
+    rungs = ladder(time_scale, lb_timeout_s=LB_TIMEOUT_S, app_deadline_s=APP_TIMEOUT_S)
+    return rungs.lb_s, rungs.app_s, rungs.gunicorn_s
 
 
 # ---- pure builders (unit-tested) --------------------------------------------------------

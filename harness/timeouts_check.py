@@ -4,8 +4,9 @@ out of order.
 Compose cannot compute ``60 s x TIME_SCALE``, so its load balancer and gunicorn timeouts
 are given pre-scaled (``LB_TIMEOUT``, ``GUNICORN_TIMEOUT``); changing ``TIME_SCALE`` alone
 would leave the LB shorter than the app's deadline and bring the 3am 504s back. This
-one-shot container checks LB > app deadline > LLM call (DESIGN §7) before the services
-start, and says which variables to set.
+one-shot container checks the ladder of ``harness.timeouts`` (LB >= app deadline + 1 s,
+app deadline >= LLM call + 1 s; DESIGN §7) before the services start, and says which
+variables to set.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ import os
 import re
 import sys
 
-from harness.caddy import LB_TIMEOUT_S
-from harness.services import gunicorn_timeout
-from harness.stack import APP_TIMEOUT_S
-from loadtests.model import LLM_TIMEOUT_S
+from harness.timeouts import gap_problem, ladder
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -43,16 +41,17 @@ def check(env: dict[str, str]) -> str:
     except ValueError as exc:
         raise TimeoutsError(f"TIME_SCALE and GUNICORN_TIMEOUT must be numbers: {exc}") from None
     lb = parse_go_duration(env.get("LB_TIMEOUT", ""))
-    app, llm = APP_TIMEOUT_S * scale, LLM_TIMEOUT_S * scale
+    rungs = ladder(scale)
+    app, llm = rungs.app_s, rungs.llm_s
     wanted = (
-        f"for TIME_SCALE={scale:g} set LB_TIMEOUT={LB_TIMEOUT_S * scale:g}s "
-        f"GUNICORN_TIMEOUT={gunicorn_timeout(app)}"
+        f"for TIME_SCALE={scale:g} set LB_TIMEOUT={round(rungs.lb_s * 1000)}ms "
+        f"GUNICORN_TIMEOUT={rungs.gunicorn_s}"
     )
-    if not lb > app > llm:
-        raise TimeoutsError(
-            f"timeouts out of order: LB {lb:g}s must be > app deadline {app:g}s > LLM call "
-            f"{llm:g}s; {wanted}"
-        )
+    problem = gap_problem(lb, app, "LB", "app deadline") or gap_problem(
+        app, llm, "app deadline", "LLM call"
+    )
+    if problem is not None:
+        raise TimeoutsError(f"timeouts out of order: {problem}; {wanted}")
     if gunicorn < app:
         raise TimeoutsError(
             f"GUNICORN_TIMEOUT={gunicorn:g} kills workers before the app deadline {app:g}s; "

@@ -25,6 +25,7 @@ import httpx
 
 from chaos.loadgen import END, LoadGenerator, LoadPlan, Sample, in_window
 from chaos.scenarios.timeline import Timeline
+from harness import timeouts
 from harness.results import Expectation, ScenarioResult, bucket_series, latency_summary, now_iso
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
@@ -169,15 +170,15 @@ class ScenarioContext:
 
     @property
     def llm_timeout_s(self) -> float:
-        return self.scaled(15.0)
+        return self.scaled(timeouts.LLM_TIMEOUT_S)
 
     @property
     def db_statement_timeout_s(self) -> float:
-        return self.scaled(10.0)
+        return self.scaled(timeouts.DB_STATEMENT_TIMEOUT_S)
 
     @property
     def breaker_recovery_s(self) -> float:
-        return self.scaled(60.0)
+        return self.scaled(timeouts.BREAKER_RECOVERY_S)
 
     @property
     def lb_timeout_s(self) -> float:

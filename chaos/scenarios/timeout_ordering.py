@@ -1,7 +1,8 @@
 """timeout_ordering: the app must answer before the load balancer gives up (handbook B3).
 
-Fault: the fake LLM hangs every call (never answers) for 1.7 LB timeouts. The configured
-ordering is LB (60 s x scale) > app deadline (55 s x scale) > LLM call (15 s x scale).
+Fault: the fake LLM hangs every call (never answers) for 1.3 LB timeouts. The configured
+ladder (``harness.timeouts``) is LB (max(60 s x scale, app deadline + 1 s)) > app deadline
+(55 s x scale) > LLM call (15 s x scale): the deadline answer has a second to cross Caddy.
 Refactored answers every request itself (a degraded 200, or its own 504
 ``deadline_exceeded``) before Caddy's ``response_header_timeout``. Legacy waits forever:
 every answer during the hang is Caddy's 504.
@@ -24,6 +25,7 @@ from chaos.scenarios.base import (
 )
 from chaos.scenarios.faults import fake_faults
 from chaos.scenarios.timeline import Timeline
+from harness.timeouts import MIN_GAP_S
 
 
 class TimeoutOrdering(Scenario):
@@ -53,10 +55,11 @@ class TimeoutOrdering(Scenario):
             Expectation.check(
                 "timeouts_ordered",
                 "LB timeout minus the request deadline the target enforces itself, from its "
-                "environment (> 0: LB > app; missing: the app has no deadline)",
+                f"environment (>= {MIN_GAP_S:g} s: a deadline answer has time to cross the "
+                "LB; missing: the app has no deadline)",
                 None if deadline is None else round(ctx.lb_timeout_s - deadline, 3),
-                ">",
-                0,
+                ">=",
+                MIN_GAP_S,
                 unit="s",
             ),
             Expectation.check(

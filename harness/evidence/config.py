@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 from harness.evidence.base import EvidenceError, GateContext, Outcome
 from harness.evidence.dynamic import gate_runs
 from harness.results import RunResults
+from harness.timeouts import gap_problem, ladder
 
 PLACEHOLDER_SECRET = "change-me-in-production"
 MIN_SECRET_LENGTH = 32
@@ -138,20 +138,25 @@ def _scale(context: GateContext, values: dict[str, float | None]) -> float:
 
 
 def timeout_ordering(evidence: Any, context: GateContext) -> Outcome:
-    """LB > app > dependencies at the configured scale (the handbook's 60 > 55 > 15 s)."""
+    """LB > app > dependencies at the configured scale (the handbook's 60 > 55 > 15 s), each
+    rung at least ``harness.timeouts.MIN_GAP_S`` (1 s) above the next at any scale. The LB
+    is the one the stack deploys: ``max(lb_timeout_s x scale, gunicorn_timeout_s x scale +
+    1 s)`` (``harness.timeouts.ladder``)."""
     values = settings_values(context)
     scale = _scale(context, values)
     deployment = context.checklist.deployment
-    lb = deployment.lb_timeout_s * scale
-    gunicorn = math.ceil(deployment.gunicorn_timeout_s * scale)
+    rungs = ladder(
+        scale, lb_timeout_s=deployment.lb_timeout_s, app_deadline_s=deployment.gunicorn_timeout_s
+    )
+    lb, gunicorn = rungs.lb_s, rungs.gunicorn_s
     deadline = values.get("app_deadline_s")
     app = deadline * scale if deadline else float(gunicorn)
     app_label = "app deadline" if deadline else "gunicorn timeout (no app deadline)"
     dependencies: list[str] = list(evidence.params.get("dependencies", ["llm_timeout_s"]))
     problems = []
     parts = [f"LB {lb:g}s", f"{app_label} {app:g}s"]
-    if not lb > app:
-        problems.append(f"load balancer {lb:g}s is not longer than the {app_label} {app:g}s")
+    if (problem := gap_problem(lb, app, "load balancer", app_label)) is not None:
+        problems.append(problem)
     for name in dependencies:
         value = values.get(name)
         label = name.removesuffix("_s").replace("_", " ")
@@ -160,8 +165,8 @@ def timeout_ordering(evidence: Any, context: GateContext) -> Outcome:
             problems.append(f"{label}: none set, a slow dependency holds the request forever")
             continue
         parts.append(f"{label} {value * scale:g}s")
-        if not app > value * scale:
-            problems.append(f"{label} {value * scale:g}s is not shorter than the {app_label}")
+        if (problem := gap_problem(app, value * scale, app_label, label)) is not None:
+            problems.append(problem)
     observed = " > ".join(parts) + f" (TIME_SCALE {scale:g})"
     return Outcome(not problems, observed, problems)
 

@@ -63,7 +63,7 @@ def test_refactored_passes_every_static_and_config_check(reports: dict[str, Gate
     assert report.passed, failures
     observed = _outcomes(report)
     assert observed["static:breaker_guards"][1] == "llm 1/1 guarded; memory 1/1 guarded"
-    assert observed["config:timeout_ordering"][1].startswith("LB 6s > app deadline 5.5s > llm")
+    assert observed["config:timeout_ordering"][1].startswith("LB 6.5s > app deadline 5.5s > llm")
 
 
 def test_legacy_fails_item_by_item_and_says_why(reports: dict[str, GateReport]) -> None:

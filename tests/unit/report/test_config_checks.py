@@ -56,7 +56,7 @@ def test_timeout_ordering_holds_at_the_configured_scale() -> None:
     outcome = run_check("timeout_ordering", REFACTORED_LIKE, dependencies=DEPENDENCIES)
     assert outcome.passed, outcome
     assert outcome.observed == (
-        "LB 6s > app deadline 5.5s > llm timeout 1.5s > memory timeout 1s > "
+        "LB 6.5s > app deadline 5.5s > llm timeout 1.5s > memory timeout 1s > "
         "db statement timeout 1s (TIME_SCALE 0.1)"
     )
 
@@ -72,16 +72,28 @@ def test_a_dependency_without_timeout_breaks_the_ordering() -> None:
 def test_a_dependency_slower_than_the_app_fails() -> None:
     outcome = run_check("timeout_ordering", {**REFACTORED_LIKE, "llm_timeout_s": 60})
     assert not outcome.passed
-    assert outcome.details == ["llm timeout 6s is not shorter than the app deadline"]
+    assert outcome.details == [
+        "app deadline 5.5s is not at least 1s longer than the llm timeout 6s (margin -0.5s)"
+    ]
 
 
-def test_without_an_app_deadline_gunicorn_must_be_shorter_than_the_lb() -> None:
-    # ceil(55 x 0.1) = 6 s of gunicorn is not shorter than 6 s of LB: legacy's situation
+def test_an_ordered_ladder_without_a_second_of_margin_fails() -> None:
+    """5.5 s > 5 s is ordered, but a deadline answer must not race the dependency."""
+    outcome = run_check("timeout_ordering", {**REFACTORED_LIKE, "llm_timeout_s": 50})
+    assert not outcome.passed
+    assert outcome.details == [
+        "app deadline 5.5s is not at least 1s longer than the llm timeout 5s (margin 0.5s)"
+    ]
+
+
+def test_without_an_app_deadline_gunicorn_must_be_a_second_shorter_than_the_lb() -> None:
+    # ceil(55 x 0.1) = 6 s of gunicorn, 0.5 s under the 6.5 s LB: legacy's situation
     outcome = run_check("timeout_ordering", {"time_scale": 0.1, "llm_timeout_s": 15})
     assert not outcome.passed
-    assert "load balancer 6s is not longer than the gunicorn timeout (no app deadline) 6s" in (
-        outcome.details
-    )
+    assert (
+        "load balancer 6.5s is not at least 1s longer than the gunicorn timeout "
+        "(no app deadline) 6s (margin 0.5s)"
+    ) in outcome.details
 
 
 def test_pool_budget_fits() -> None:

@@ -161,7 +161,7 @@ def test_the_default_timeouts_pass_the_check_and_every_service_waits_for_it(
     checker = compose["services"]["timeouts-check"]
     assert checker["command"] == ["python", "-m", "harness.timeouts_check"]
     defaults = {k: _compose_default(v) for k, v in checker["environment"].items()}
-    assert "LB 6s > app deadline 5.5s" in check(defaults)
+    assert "LB 6.5s > app deadline 5.5s" in check(defaults)
     caddy = _compose_default(compose["services"]["caddy"]["environment"]["LB_TIMEOUT"])
     assert caddy == defaults["LB_TIMEOUT"]
     for target in TARGETS:
@@ -172,7 +172,9 @@ def test_the_default_timeouts_pass_the_check_and_every_service_waits_for_it(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"TIME_SCALE": "1", "LB_TIMEOUT": "6s", "GUNICORN_TIMEOUT": "6"}, "LB_TIMEOUT=60s"),
+        ({"TIME_SCALE": "1", "LB_TIMEOUT": "6s", "GUNICORN_TIMEOUT": "6"}, "LB_TIMEOUT=60000ms"),
+        # in order, but 500 ms is no margin for a deadline answer to cross the LB
+        ({"TIME_SCALE": "0.1", "LB_TIMEOUT": "6s", "GUNICORN_TIMEOUT": "6"}, "LB_TIMEOUT=6500ms"),
         ({"TIME_SCALE": "1", "LB_TIMEOUT": "60s", "GUNICORN_TIMEOUT": "6"}, "GUNICORN_TIMEOUT=55"),
         ({"TIME_SCALE": "0.1", "LB_TIMEOUT": "six", "GUNICORN_TIMEOUT": "6"}, "not a duration"),
     ],
