@@ -61,6 +61,10 @@ class Expectation:
     passed: bool
     unit: str = ""
     role: Role = "resilience"
+    # a share (fraction) is judged over ``samples``; fewer than ``min_samples`` prove
+    # nothing (1.0 of nothing is not a pass): the check fails and says so
+    samples: int | None = None
+    min_samples: int = 0
 
     @classmethod
     def check(
@@ -73,15 +77,31 @@ class Expectation:
         *,
         unit: str = "",
         role: Role = "resilience",
+        samples: int | None = None,
+        min_samples: int = 0,
     ) -> Expectation:
-        """Compare ``observed`` to ``threshold``; a missing observation (None, NaN) fails."""
+        """Compare ``observed`` to ``threshold``; a missing observation (None, NaN) fails,
+        and so does one measured over fewer than ``min_samples`` samples."""
         valid = observed is not None and not (isinstance(observed, float) and math.isnan(observed))
-        passed = bool(valid and _OPS[op](float(observed), float(threshold)))  # type: ignore[arg-type]
-        return cls(name, description, observed, op, threshold, passed, unit, role)
+        enough = samples is None or samples >= min_samples
+        passed = bool(valid and enough and _OPS[op](float(observed), float(threshold)))  # type: ignore[arg-type]
+        return cls(
+            name, description, observed, op, threshold, passed, unit, role, samples, min_samples
+        )
+
+    @property
+    def undersampled(self) -> bool:
+        return self.samples is not None and self.samples < self.min_samples
 
     def describe(self) -> str:
         observed = "missing" if self.observed is None else f"{self.observed:g}{self.unit}"
-        return f"{self.name}: observed {observed}, expected {self.op} {self.threshold:g}{self.unit}"
+        text = f"{self.name}: observed {observed}, expected {self.op} {self.threshold:g}{self.unit}"
+        if self.undersampled:
+            text += (
+                f" [not judged: {self.samples} sample(s), fewer than the {self.min_samples} "
+                "a share needs]"
+            )
+        return text
 
 
 @dataclass

@@ -109,6 +109,26 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
+SAMPLES_SUFFIX = "_samples"  # "<rate>_samples": how many requests a rate is a fraction of
+
+
+def _rate_denominators(
+    samples: list[Sample], normal: list[Sample], burst: list[Sample], answered: list[Sample]
+) -> dict[str, int]:
+    """The sample count behind every rate of :func:`compute_metrics` (a threshold on a rate
+    of too few samples is not judged: ``loadtests.model.Threshold``)."""
+    counts = {
+        "error_rate": len(samples),
+        "burst_429_fraction": len(burst),
+        "others_error_rate": len(normal),
+        "conversation_end_degraded_rate": len(answered),
+    }
+    for endpoint, short in ENDPOINTS.items():
+        rows = sum(1 for s in normal if s.endpoint == endpoint)
+        counts[f"{short}_error_rate"] = counts[f"{short}_rejected_rate"] = rows
+    return counts
+
+
 def compute_metrics(
     samples: list[Sample],
     extras: Mapping[str, float | None] | None = None,
@@ -161,6 +181,8 @@ def compute_metrics(
     lb_504_times = [s.t_s for s in samples if s.lb_504]
     metrics["first_lb_504_s"] = lb_504_times[0] if lb_504_times else None
     metrics["last_lb_504_s"] = lb_504_times[-1] if lb_504_times else None
+    for key, denominator in _rate_denominators(samples, normal, burst, answered).items():
+        metrics[f"{key}{SAMPLES_SUFFIX}"] = denominator  # what each rate was judged over
     for key, value in (extras or {}).items():
         metrics[key] = value
     # the three analysis tasks are what one conversation costs (activities/summary aside)

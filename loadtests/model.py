@@ -21,6 +21,8 @@ from harness.timeouts import APP_DEADLINE_S as APP_DEADLINE_S
 from harness.timeouts import LB_TIMEOUT_S as LB_TIMEOUT_S
 from harness.timeouts import LLM_TIMEOUT_S as LLM_TIMEOUT_S
 
+MIN_RATE_SAMPLES = 5  # a rate over fewer requests proves nothing
+
 # The default evening-to-night mix (user class names of loadtests.users).
 DEFAULT_MIX = ("ConversationEnder", "FriendshipReader", "ActivitySuggester", "HealthProber")
 
@@ -64,7 +66,9 @@ class Threshold:
     ``scaled``: ``value`` is a production duration and is multiplied by TIME_SCALE.
     ``per_duration``: ``value`` is a count for the full-length scenario; a shortened run
     (the ablation's duration factor) expects proportionally fewer.
-    ``metric`` is a key of :func:`loadtests.metrics.compute_metrics`'s result.
+    ``metric`` is a key of :func:`loadtests.metrics.compute_metrics`'s result. A rate
+    (``*_rate``, ``*_fraction``) is judged only over at least ``min_samples`` requests (its
+    ``<metric>_samples``): fewer fail the threshold as not judged, never a vacuous 0 or 1.
     """
 
     name: str
@@ -76,6 +80,7 @@ class Threshold:
     role: Role = "resilience"
     scaled: bool = False
     per_duration: bool = False
+    min_samples: int = MIN_RATE_SAMPLES
 
     def threshold_value(self, time_scale: float, duration_factor: float = 1.0) -> float:
         value = self.value * time_scale if self.scaled else self.value
@@ -88,6 +93,7 @@ class Threshold:
         duration_factor: float = 1.0,
     ) -> Expectation:
         observed = metrics.get(self.metric)
+        samples = metrics.get(f"{self.metric}_samples")
         return Expectation.check(
             self.name,
             self.description,
@@ -96,6 +102,8 @@ class Threshold:
             self.threshold_value(time_scale, duration_factor),
             unit=self.unit,
             role=self.role,
+            samples=None if samples is None else int(samples),
+            min_samples=self.min_samples if samples is not None else 0,
         )
 
 

@@ -26,7 +26,15 @@ import httpx
 from chaos.loadgen import END, LoadGenerator, LoadPlan, Sample, in_window
 from chaos.scenarios.timeline import Timeline
 from harness import timeouts
-from harness.results import Expectation, ScenarioResult, bucket_series, latency_summary, now_iso
+from harness.results import (
+    Expectation,
+    Op,
+    Role,
+    ScenarioResult,
+    bucket_series,
+    latency_summary,
+    now_iso,
+)
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
 
@@ -332,6 +340,30 @@ def share(samples: Iterable[Sample], predicate: Callable[[Sample], bool]) -> flo
     if not items:
         return None
     return round(sum(1 for s in items if predicate(s)) / len(items), 4)
+
+
+MIN_SHARE_SAMPLES = 5  # a fraction of fewer samples than this proves nothing
+
+
+def share_check(
+    name: str,
+    description: str,
+    samples: Iterable[Sample],
+    predicate: Callable[[Sample], bool],
+    op: Op,
+    threshold: float,
+    *,
+    min_samples: int = MIN_SHARE_SAMPLES,
+    role: Role = "resilience",
+) -> Expectation:
+    """The share of ``samples`` matching ``predicate`` against ``threshold``, judged only
+    over at least ``min_samples`` samples: fewer fail with that reason, never a vacuous
+    1.0 (e.g. "every failure was a 503" when nothing failed)."""
+    items = list(samples)
+    return Expectation.check(
+        name, description, share(items, predicate), op, threshold,
+        role=role, samples=len(items), min_samples=min_samples,
+    )  # fmt: skip
 
 
 def count(samples: Iterable[Sample], predicate: Callable[[Sample], bool]) -> int:

@@ -26,7 +26,7 @@ from chaos.scenarios.base import (
     is_2xx,
     sanity_fault,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import proxy_down
 from chaos.scenarios.timeline import Timeline
@@ -132,10 +132,11 @@ class BrokerDown(Scenario):
                 "==",
                 0,
             ),
-            Expectation.check(
+            share_check(
                 "conversation_end_2xx_share",
                 "share of conversation ends answered 2xx while the broker is down",
-                share(m.during(), is_2xx),
+                m.during(),
+                is_2xx,
                 ">=",
                 0.95,
             ),

@@ -30,7 +30,7 @@ from chaos.scenarios.base import (
     pct_ms,
     sanity_fault,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import proxy_down
 from chaos.scenarios.timeline import Timeline
@@ -72,10 +72,11 @@ class DbDown(Scenario):
         return [
             sanity_fault(m),
             sanity_load_during_fault(m, 5),
-            Expectation.check(
+            share_check(
                 "db_down_503_retry_after_share",
                 "conversation ends during the outage answered 503 with Retry-After",
-                share(during, lambda s: s.status == 503 and s.retry_after is not None),
+                during,
+                lambda s: s.status == 503 and s.retry_after is not None,
                 ">=",
                 0.9,
             ),
@@ -87,17 +88,19 @@ class DbDown(Scenario):
                 0.25 * ctx.lb_timeout_s * 1000,
                 unit="ms",
             ),
-            Expectation.check(
+            share_check(
                 "readiness_503_share",
                 "/health/ready probes during the outage answered 503",
-                share(ready_during, lambda s: s.status == 503),
+                ready_during,
+                lambda s: s.status == 503,
                 ">=",
                 0.8,
             ),
-            Expectation.check(
+            share_check(
                 "recovered_2xx_share",
                 f"conversation ends answered 2xx from {RECOVERY_GRACE_S:g} s after the DB is back",
-                share(after, is_2xx),
+                after,
+                is_2xx,
                 ">=",
                 0.95,
             ),

@@ -22,7 +22,7 @@ from chaos.scenarios.base import (
     pct_ms,
     sanity_fault,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import toxic
 from chaos.scenarios.timeline import Timeline
@@ -71,12 +71,12 @@ class DbLatency(Scenario):
                 "==",
                 0,
             ),
-            Expectation.check(
+            share_check(
                 "failures_are_503_retry_after",
-                "failed conversation ends that are 503 with Retry-After (1.0 when none failed)",
-                share(failed, lambda s: s.status == 503 and s.retry_after is not None)
-                if failed
-                else 1.0,
+                "failed conversation ends that are 503 with Retry-After (the DB is slow enough "
+                "that some must fail; too few failures to judge fail the check)",
+                failed,
+                lambda s: s.status == 503 and s.retry_after is not None,
                 ">=",
                 0.95,
             ),

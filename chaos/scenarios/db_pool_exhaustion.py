@@ -29,7 +29,7 @@ from chaos.scenarios.base import (
     is_2xx,
     pct_ms,
     sanity_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import fake_faults, toxic
 from chaos.scenarios.timeline import Timeline
@@ -180,10 +180,11 @@ class DbPoolExhaustion(Scenario):
                 "==",
                 0,
             ),
-            Expectation.check(
+            share_check(
                 "conversation_end_2xx_share",
                 "share of conversation ends answered 2xx while the nightly job ran",
-                share(during, is_2xx),
+                during,
+                is_2xx,
                 ">=",
                 0.95,
             ),

@@ -36,7 +36,7 @@ from chaos.scenarios.base import (
     sanity_fault,
     sanity_llm_answered,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import fake_faults
 from chaos.scenarios.timeline import Timeline
@@ -107,10 +107,11 @@ class Llm429Storm(Scenario):
                 "<=",
                 TASKS_PER_END * RETRY_ATTEMPTS,
             ),
-            Expectation.check(
+            share_check(
                 "conversation_end_2xx_share",
                 "share of conversation ends answered 2xx (degraded) during the storm",
-                share(during, is_2xx),
+                during,
+                is_2xx,
                 ">=",
                 0.95,
             ),

@@ -23,7 +23,7 @@ from chaos.scenarios.base import (
     sanity_fault,
     sanity_llm_answered,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import fake_faults
 from chaos.scenarios.timeline import Timeline
@@ -69,18 +69,20 @@ class Llm429Transient(Scenario):
                 ">=",
                 0.9,
             ),
-            Expectation.check(
+            share_check(
                 "full_analysis_share",
                 "200 answers during the fault with no fallback: the retries recovered the "
                 "analysis (3 attempts: ~0.85; a single attempt: 1 - (2/3)^3 = 0.3)",
-                share(ok, lambda s: not s.degraded),
+                ok,
+                lambda s: not s.degraded,
                 ">=",
                 0.6,
             ),
-            Expectation.check(
+            share_check(
                 "conversation_end_2xx_share",
                 "share of conversation ends answered 2xx during the fault",
-                share(during, is_2xx),
+                during,
+                is_2xx,
                 ">=",
                 0.95,
             ),

@@ -21,7 +21,7 @@ from chaos.scenarios.base import (
     pct_ms,
     sanity_fault,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import proxy_down
 from chaos.scenarios.timeline import Timeline
@@ -83,10 +83,11 @@ class LlmDown(Scenario):
                 ">=",
                 1,
             ),
-            Expectation.check(
+            share_check(
                 "conversation_end_2xx_share",
                 "share of conversation ends answered 2xx (with fallbacks) while the LLM is down",
-                share(during, is_2xx),
+                during,
+                is_2xx,
                 ">=",
                 0.95,
             ),
@@ -98,10 +99,11 @@ class LlmDown(Scenario):
                 0.25 * ctx.lb_timeout_s * 1000,
                 unit="ms",
             ),
-            Expectation.check(
+            share_check(
                 "recovered_full_analysis_share",
                 "200 answers after recovery with a real emotion analysis (not degraded)",
-                share(tail, lambda s: s.degraded is not None and "emotion" not in s.degraded),
+                tail,
+                lambda s: s.degraded is not None and "emotion" not in s.degraded,
                 ">=",
                 0.9,
             ),

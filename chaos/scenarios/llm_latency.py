@@ -21,7 +21,7 @@ from chaos.scenarios.base import (
     pct_ms,
     sanity_fault,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import toxic
 from chaos.scenarios.timeline import Timeline
@@ -72,10 +72,11 @@ class LlmLatency(Scenario):
                 "==",
                 0,
             ),
-            Expectation.check(
+            share_check(
                 "conversation_end_2xx_share",
                 "share of conversation ends answered 2xx during the fault",
-                share(during, is_2xx),
+                during,
+                is_2xx,
                 ">=",
                 0.95,
             ),
@@ -87,10 +88,11 @@ class LlmLatency(Scenario):
                 0.5 * delay_ms,
                 unit="ms",
             ),
-            Expectation.check(
+            share_check(
                 "degraded_emotion_share",
                 "200 answers during the fault that name the emotion fallback in `degraded`",
-                share(ok, lambda s: "emotion" in (s.degraded or ())),
+                ok,
+                lambda s: "emotion" in (s.degraded or ()),
                 ">=",
                 0.5,
             ),

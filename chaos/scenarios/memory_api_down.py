@@ -21,7 +21,7 @@ from chaos.scenarios.base import (
     pct_ms,
     sanity_fault,
     sanity_load_during_fault,
-    share,
+    share_check,
 )
 from chaos.scenarios.faults import toxic
 from chaos.scenarios.timeline import Timeline
@@ -69,17 +69,19 @@ class MemoryApiDown(Scenario):
                 "==",
                 0,
             ),
-            Expectation.check(
+            share_check(
                 "conversation_end_2xx_share",
                 "share of conversation ends answered 2xx while the Memory API is down",
-                share(during, is_2xx),
+                during,
+                is_2xx,
                 ">=",
                 0.95,
             ),
-            Expectation.check(
+            share_check(
                 "degraded_memory_share",
                 "200 answers during the fault that name the memory fallback in `degraded`",
-                share(ok, lambda s: "memory" in (s.degraded or ())),
+                ok,
+                lambda s: "memory" in (s.degraded or ()),
                 ">=",
                 0.9,
             ),

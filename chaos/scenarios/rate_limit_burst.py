@@ -18,7 +18,7 @@ from chaos.scenarios.base import (
     ScenarioContext,
     count,
     is_2xx,
-    share,
+    share_check,
 )
 from chaos.scenarios.timeline import Timeline
 
@@ -69,17 +69,19 @@ class RateLimitBurst(Scenario):
                 BURST * 0.9,
                 role="sanity",
             ),
-            Expectation.check(
+            share_check(
                 "burster_429_share",
                 "share of the burster's requests answered 429",
-                share(burster, lambda s: s.status == 429),
+                burster,
+                lambda s: s.status == 429,
                 ">=",
                 0.2,
             ),
-            Expectation.check(
+            share_check(
                 "burster_429_retry_after",
                 "share of the burster's 429s carrying Retry-After",
-                share(limited, lambda s: s.retry_after is not None),
+                limited,
+                lambda s: s.retry_after is not None,
                 ">=",
                 1.0,
             ),
@@ -90,10 +92,11 @@ class RateLimitBurst(Scenario):
                 "==",
                 0,
             ),
-            Expectation.check(
+            share_check(
                 "others_2xx_share",
                 "other clients' requests served (2xx, or 404: friendship not yet created)",
-                share(others, lambda s: is_2xx(s) or s.status == 404),
+                others,
+                lambda s: is_2xx(s) or s.status == 404,
                 ">=",
                 0.95,
             ),

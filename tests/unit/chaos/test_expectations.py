@@ -303,3 +303,42 @@ def test_rate_limit_spoofed_holds_each_burst_to_the_configured_limit() -> None:
     assert legacy_checks["forged_xff_429_retry_after"].observed is None
     with pytest.raises(ValueError, match="RATE_LIMIT_X"):
         per_minute("10/second", "RATE_LIMIT_X")
+
+
+def test_failures_are_503_retry_after_is_not_a_vacuous_pass_when_nothing_failed() -> None:
+    """1.0 of no failures proved nothing: too few failed requests to judge fail the check."""
+    scenario = registry()["db_latency"]
+    ctx = context("refactored")
+    all_ok = by_name(scenario.evaluate(ctx, measurements(samples(30, start_s=0, end_s=14))))
+    check = all_ok["failures_are_503_retry_after"]
+    assert not check.passed and check.undersampled
+    assert check.samples == 0 and check.min_samples == 5
+    assert check.describe().endswith("[not judged: 0 sample(s), fewer than the 5 a share needs]")
+    few = samples(20, start_s=0, end_s=14) + samples(
+        3, start_s=3, end_s=9, status=503, retry_after="1"
+    )
+    assert not by_name(scenario.evaluate(ctx, measurements(few)))[
+        "failures_are_503_retry_after"
+    ].passed
+    enough = samples(20, start_s=0, end_s=14) + samples(
+        8, start_s=3, end_s=9, status=503, retry_after="1"
+    )
+    check = by_name(scenario.evaluate(ctx, measurements(enough)))["failures_are_503_retry_after"]
+    assert check.passed and check.observed == 1.0 and check.samples == 8
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["llm_latency", "llm_down", "memory_api_down", "llm_429_storm", "llm_429_transient",
+     "broker_down", "db_down"],
+)  # fmt: skip
+def test_share_expectations_over_an_empty_window_fail_as_not_judged(name: str) -> None:
+    """A 2xx share over an empty fault window is not a pass: every share carries the sample
+    count it was judged on and fails below the minimum."""
+    empty = measurements(samples(6, start_s=0, end_s=1.5))  # nothing inside the 2-12 s window
+    checks = registry()[name].evaluate(context("refactored"), empty)
+    shares = [c for c in checks if c.name.endswith("_share")]
+    assert shares, name
+    for check in shares:
+        assert check.samples is not None and check.undersampled, check.describe()
+        assert not check.passed

@@ -128,3 +128,18 @@ def test_environment_records_the_tree_under_test() -> None:
     assert len(facts["git_commit"]) == 40
     assert isinstance(facts["git_dirty"], bool)
     assert facts["source_tree"] == source_tree_hash(Path.cwd()), "the gate compares it"
+
+
+def test_a_share_over_too_few_samples_fails_and_round_trips(tmp_path: Path) -> None:
+    vacuous = Expectation.check("ok_share", "2xx share", 1.0, ">=", 0.95, samples=0, min_samples=5)
+    assert not vacuous.passed and vacuous.undersampled
+    judged = Expectation.check("ok_share", "2xx share", 1.0, ">=", 0.95, samples=5, min_samples=5)
+    assert judged.passed and not judged.undersampled
+    plain = Expectation.check("p99", "p99", 10.0, "<", 100)
+    assert plain.passed and plain.samples is None, "counts and latencies have no minimum"
+    run_dir = new_run_dir("chaos", base=tmp_path)
+    run = RunResults(run_id=run_dir.name, kind="chaos", created_at="x", time_scale=0.1)
+    run.results.append(_result("refactored", vacuous))
+    write_results(run, run_dir)
+    loaded = load_results(run_dir).results[0].expectations[0]
+    assert loaded.samples == 0 and loaded.min_samples == 5 and not loaded.passed
