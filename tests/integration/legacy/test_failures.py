@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 import pika
 import pytest
+from sqlalchemy import create_engine, text
 
 from harness.net import free_port
+from legacy.db import psycopg2_url
 from legacy.main import create_app
 from tests.integration.legacy.conftest import FakeDeps, conversation
 
@@ -91,12 +94,33 @@ async def test_score_update_is_published_after_commit(
 
 
 async def test_broker_down_loses_the_event_but_answers(
-    legacy_env: dict[str, str], fakes: FakeDeps, monkeypatch: pytest.MonkeyPatch
+    legacy_env: dict[str, str],
+    fakes: FakeDeps,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The score is committed and answered, the publish fails, and nothing keeps the event
+    to send later (no outbox row): once the broker is back, nobody ever hears of it."""
     monkeypatch.setenv("AMQP_URL", f"amqp://guest:guest@127.0.0.1:{free_port()}/")
     app = create_app()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://legacy") as api:
-            response = await api.post("/v1/conversations/end", json=conversation())
+    with caplog.at_level(logging.ERROR, logger="legacy.events"):
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://legacy") as api:
+                response = await api.post("/v1/conversations/end", json=conversation())
     assert response.status_code == 200, "legacy bug: the event is logged and lost"
+    assert response.json()["friendship_score"] == 14
+    lost = [r.getMessage() for r in caplog.records if r.name == "legacy.events"]
+    assert len(lost) == 1 and "failed, event lost" in lost[0], lost
+    url = legacy_env["DATABASE_URL"]
+    assert _rows(url, "SELECT score FROM friendships WHERE user_id = 'u1'") == [(14,)]
+    assert _rows(url, "SELECT count(*) FROM outbox_events") == [(0,)], "nothing kept to resend"
+
+
+def _rows(database_url: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_engine(psycopg2_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql))]
+    finally:
+        engine.dispose()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.metrics import MetricWrapperBase
 
-from refactored.infrastructure.observability import metrics
+from refactored.infrastructure.observability import alerts, metrics
 from refactored.infrastructure.observability.alerts import GoogleChatAlertSink
 
 pytestmark = pytest.mark.unit
@@ -58,29 +62,67 @@ async def test_p2_batched_into_one_card_per_window() -> None:
     assert "Fallback used: emotion x50" in text and "Fallback used: memory x1" in text
 
 
-async def test_without_webhook_alerts_are_only_logged() -> None:
-    sink = GoogleChatAlertSink(None, None, p2_window_s=60)
-    sink.alert("P0", "Database unavailable", "down")
-    await sink.aclose()
+async def test_without_webhook_alerts_are_only_logged(caplog: pytest.LogCaptureFixture) -> None:
+    posted: list[dict[str, Any]] = []
+    async with recording_client(posted) as client:
+        for sink in (
+            GoogleChatAlertSink(None, None, p2_window_s=60),
+            GoogleChatAlertSink(client, None, p2_window_s=60),  # a client but no URL: no post
+        ):
+            with caplog.at_level(logging.WARNING, logger=alerts.log.name):
+                sink.alert("P0", "Database unavailable", "down", "c9")
+                sink.alert("P2", "Fallback used: emotion", "neutral")
+                await sink.aclose()  # flushes the P2 window: still nothing to post
+    assert posted == [], "no webhook: nothing leaves the process"
+    logged = [r for r in caplog.records if r.name == alerts.log.name and r.msg == "alert"]
+    assert [(r.alert_level, r.title) for r in logged] == [  # type: ignore[attr-defined]
+        ("P0", "Database unavailable"),
+        ("P2", "Fallback used: emotion"),
+    ] * 2
+    assert logged[0].alert_message == "down" and logged[0].conversation_id == "c9"  # type: ignore[attr-defined]
+
+
+CONVENTIONS = Path(__file__).resolve().parents[3] / "docs" / "conventions.md"
+_TYPES = {"histogram", "counter", "gauge"}
+
+
+def _conventions_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    """conventions.md §10 as {exposed name: (type, labels)}, read from its table."""
+    text = CONVENTIONS.read_text()
+    section = text[text.index("## 10.") : text.index("## 11.")]
+    found: dict[str, tuple[str, frozenset[str]]] = {}
+    for row in re.findall(r"^\| `([a-z_]+)` \| (.+) \|$", section, flags=re.M):
+        name, spec = row
+        kind = next(w for w in re.findall(r"[a-z]+", spec) if w in _TYPES)
+        braces = re.search(r"\{([^}]*)\}", spec)
+        labels = frozenset(x.strip() for x in braces[1].split(",")) if braces else frozenset()
+        found[name] = (kind, labels)
+        for extra, extra_kind in re.findall(r"`([a-z_]+)` (histogram|counter|gauge)", spec):
+            found[extra] = (extra_kind, frozenset())
+    return found
+
+
+def _module_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    """Every metric the module defines, by the name /metrics exposes (counters + _total)."""
+    found: dict[str, tuple[str, frozenset[str]]] = {}
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            wrapper: Any = value  # prometheus_client keeps these private, untyped
+            kind = str(wrapper._type)
+            name = str(wrapper._name) + ("_total" if kind == "counter" else "")
+            found[name] = (kind, frozenset(wrapper._labelnames))
+    return found
 
 
 def test_metric_names_are_exactly_the_conventions() -> None:
+    """Names, types and labels: nothing missing, nothing the conventions do not list."""
+    documented = _conventions_metrics()
+    assert len(documented) >= 11, documented  # the table was read, not skipped
+    assert _module_metrics() == documented
     metrics.breaker_state.labels("llm").set(0)
-    metrics.fallbacks.labels("emotion")
-    names = {m.name for m in REGISTRY.collect()}
-    for name in (
-        "http_request_duration_seconds",
-        "dependency_call_duration_seconds",
-        "retry_attempts",
-        "circuit_breaker_state",
-        "circuit_breaker_transitions",
-        "fallbacks",
-        "rate_limited",
-        "outbox_backlog",
-        "event_loop_lag_seconds",
-        "event_loop_lag_max_seconds",
-    ):
-        assert name in names, name  # counters are collected without their _total suffix
+    metrics.fallbacks.labels("emotion").inc()
+    exposed = {s.name for m in REGISTRY.collect() for s in m.samples}
+    assert {"circuit_breaker_state", "fallbacks_total"} <= exposed
 
 
 def test_latency_alerts_p1_on_p99_and_p2_on_p95() -> None:
