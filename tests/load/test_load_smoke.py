@@ -47,6 +47,8 @@ def test_three_am_legacy_shows_lb_504s_refactored_none(stack: StackHandle, tmp_p
     assert legacy.verdict == "expected_fail"
     assert refactored.extra["lb_504_count"] == 0, refactored.status_counts
     assert refactored.verdict == "pass", [e.describe() for e in refactored.failed_expectations()]
+    # the run as `make load` judges it: legacy still fails (no lost difference), so it passes
+    assert run.passed and run.lost_differences() == []
     # the 504s appear after the 03:00 mark and are gone in the recovery
     assert legacy.extra["metrics"]["first_lb_504_s"] >= legacy.fault_windows[0]["start_s"]
     assert legacy.extra["metrics"]["recovery_lb_504_count"] == 0
