@@ -116,10 +116,7 @@ class RateLimits:
             return None
         try:
             async with asyncio.timeout(self._timeout_s * 2):  # connect + command at most
-                for item in items:
-                    if not await self._window.hit(item, client, template):
-                        stats = await self._window.get_window_stats(item, client, template)
-                        return Refusal(item, max(1, math.ceil(stats.reset_time - time.time())))
+                refusal = await self._count(client, template, items)
         except (StorageError, OSError, TimeoutError) as exc:
             if self._down_until is None:
                 log.error("rate limit store failed: failing open", extra={"error": repr(exc)})
@@ -129,6 +126,15 @@ class RateLimits:
         if self._down_until is not None:
             log.warning("rate limit store recovered")
             self._down_until = None
+        return refusal
+
+    async def _count(
+        self, client: str, template: str, items: tuple[RateLimitItem, ...]
+    ) -> Refusal | None:
+        for item in items:
+            if not await self._window.hit(item, client, template):
+                stats = await self._window.get_window_stats(item, client, template)
+                return Refusal(item, max(1, math.ceil(stats.reset_time - time.time())))
         return None
 
     def _fail_open(self, alerts: AlertSink | None) -> None:

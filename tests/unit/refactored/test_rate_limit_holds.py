@@ -4,6 +4,8 @@ the counters' store fails the limiter fails open, counts it and pages once (P1).
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -138,3 +140,22 @@ async def test_an_unreachable_store_fails_open_counts_it_and_pages_once() -> Non
     assert rate_limit_fail_open._value.get() - before == 8
     pages = [title for level, title in alerts.alerts if level == "P1"]
     assert pages == ["Rate limit store unreachable: 1 requests passed unchecked"]
+
+
+async def test_a_hanging_store_costs_one_timeout_then_is_left_alone() -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        async with (
+            app_with(rate_limit_storage_uri=uri, rate_limit_storage_timeout_s=0.1) as app,
+            peer(app, "203.0.113.7") as client,
+        ):
+            started = time.perf_counter()
+            first = await client.get("/v1/friendships/u/a")
+            first_s = time.perf_counter() - started
+            started = time.perf_counter()
+            rest = await statuses(client, [friendship(1) for _ in range(5)])
+            rest_s = time.perf_counter() - started
+    assert first.status_code == 404 and first_s < 1.0  # at most 2 x the store timeout
+    assert rest == [404] * 5 and rest_s < 0.5  # within STORE_RETRY_S the store is skipped
