@@ -3,6 +3,7 @@ and the database itself (integrity: lost, duplicated or half-written updates).""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,32 @@ async def scrape_metrics(ctx: ScenarioContext) -> dict[MetricKey, float]:
         ctx.notes.append(f"metrics at {url} answered {response.status_code}")
         return {}
     return parse_metrics(response.text)
+
+
+FAKE_SAMPLE_S = 0.2  # how often the fakes' counters are read while a scenario runs
+SAMPLED_FAKES = ("llm", "memory")
+
+
+async def sample_fakes(
+    ctx: ScenarioContext,
+    series: dict[str, list[tuple[float, dict[str, Any]]]],
+    stop: asyncio.Event,
+    every_s: float = FAKE_SAMPLE_S,
+) -> None:
+    """Read the fakes' counters every ``every_s`` on the scenario clock until ``stop``
+    (and once more then): what reached each dependency, and when, seen from outside the
+    target, the same way on both targets."""
+    while True:
+        for kind in SAMPLED_FAKES:
+            if kind not in ctx.endpoints.fakes:
+                continue
+            with contextlib.suppress(httpx.HTTPError):
+                stats = await ctx.fake(kind).stats()
+                series.setdefault(kind, []).append((round(ctx.now(), 3), stats))
+        if stop.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
 
 
 async def collect(ctx: ScenarioContext, m: Measurements, *, agent_id: str) -> None:

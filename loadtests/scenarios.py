@@ -102,15 +102,6 @@ FRIENDSHIP_READ_FAST = Threshold(
     unit="ms",
     scaled=True,
 )
-LOOP_LAG = Threshold(
-    "event_loop_lag_max",
-    "event_loop_lag_max_s",
-    "<",
-    1.0,
-    "event-loop lag (refactored /metrics) below 1 s (a blocked loop lags by the LLM latency, "
-    "CPU contention alone by ~0.1-0.3 s); legacy exposes none (missing = fail)",
-    unit="s",
-)
 FEW_ERRORS = Threshold(
     "conversation_end_error_rate",
     "conversation_end_error_rate",
@@ -161,7 +152,6 @@ THREE_AM = Scenario(
         NO_WORKER_RESTART,
         HEALTH_FAST,
         FRIENDSHIP_READ_FAST,
-        LOOP_LAG,
         NIGHTLY_COMPLETED,
         Threshold(
             "recovered",
@@ -202,7 +192,6 @@ LLM_SLOW = Scenario(
         FEW_ERRORS,
         HEALTH_FAST,
         FRIENDSHIP_READ_FAST,
-        LOOP_LAG,
     ),
 )
 

@@ -31,6 +31,8 @@ MALFORMED_BODY = b'{"choices": [{"message": {"content": "this is not json'
 _HANG_POLL_S = 0.25
 # Bound on the calls remembered as "answered an error with Retry-After, not retried yet".
 _MAX_PENDING_RETRIES = 50_000
+# Bound on the cut times of hung calls kept in the stats (a scenario holds a few hundred).
+_MAX_CUT_TIMES = 5_000
 
 _ERROR_TYPES = {
     400: ("invalid_request_error", "invalid_request"),
@@ -108,6 +110,37 @@ class RetryWaits:
 
 
 @dataclass
+class Hangs:
+    """Calls the ``hang`` fault held, and how long each was held before its caller cut it.
+
+    A caller with a timeout disconnects (the call is *cut*, answered 499 here); one without
+    waits until the faults change (*released*). The chaos scenarios read the cut times to
+    see, from outside the service, whether the dependency call was cut before the load
+    balancer gave up on the request.
+    """
+
+    held: int = 0
+    cut_after_s: list[float] = field(default_factory=list)
+    released_after_s: list[float] = field(default_factory=list)
+
+    def on_end(self, held_s: float, cut: bool) -> None:
+        times = self.cut_after_s if cut else self.released_after_s
+        if len(times) < _MAX_CUT_TIMES:
+            times.append(held_s)
+
+    def as_json(self) -> dict[str, Any]:
+        cut = self.cut_after_s
+        return {
+            "held": self.held,
+            "released": len(self.released_after_s),
+            "cut": len(cut),
+            "cut_after_s": [round(s, 3) for s in cut],
+            "released_after_s": [round(s, 3) for s in self.released_after_s],
+            "cut_after_s_max": round(max(cut), 3) if cut else None,
+        }
+
+
+@dataclass
 class Stats:
     calls_total: int = 0
     calls_by_task: Counter[str] = field(default_factory=Counter)
@@ -115,6 +148,7 @@ class Stats:
     in_flight: int = 0
     max_in_flight: int = 0
     retry_waits: RetryWaits = field(default_factory=RetryWaits)
+    hangs: Hangs = field(default_factory=Hangs)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -124,6 +158,7 @@ class Stats:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "retries_after_error": self.retry_waits.as_json(),
+            "hangs": self.hangs.as_json(),
         }
 
 
@@ -205,7 +240,12 @@ class FakeRuntime:
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
         if decision.hang is not None:
-            if await _hang_until_released(decision.hang, request):
+            hangs = self.stats.hangs
+            hangs.held += 1
+            held_at = time.monotonic()
+            cut = await _hang_until_released(decision.hang, request)
+            hangs.on_end(time.monotonic() - held_at, cut)
+            if cut:
                 return Response(status_code=CLIENT_CLOSED)
             return await answer()  # the faults were changed: answer as a healthy server
         if decision.error is not None:

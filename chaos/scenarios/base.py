@@ -252,6 +252,8 @@ class Measurements:
     integrity: dict[str, Any] = field(default_factory=dict)
     faults_confirmed: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    # the fakes' /_control/stats sampled on the scenario clock: kind -> [(t_s, stats)]
+    fake_series: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict)
 
     # ---- windows
     def window(self, label: str | None = None) -> tuple[float, float]:
@@ -271,6 +273,42 @@ class Measurements:
     def health_during(self, label: str | None = None) -> list[Sample]:
         start, end = self.window(label)
         return in_window(self.health, start, end)
+
+    # ---- what the fakes saw, from their sampled counters (the same on every target)
+    def fake_stats_at(self, kind: str, t_s: float) -> dict[str, Any] | None:
+        """The fake's counters as last sampled at or before ``t_s`` (else the first sample)."""
+        series = self.fake_series.get(kind) or []
+        chosen = series[0][1] if series else None
+        for at, stats in series:
+            if at > t_s:
+                break
+            chosen = stats
+        return chosen
+
+    def fake_delta(
+        self, kind: str, start_s: float, end_s: float, read: Callable[[dict[str, Any]], float]
+    ) -> float | None:
+        """How much ``read(stats)`` grew between two instants (None: never sampled)."""
+        before, after = self.fake_stats_at(kind, start_s), self.fake_stats_at(kind, end_s)
+        if before is None or after is None:
+            return None
+        return read(after) - read(before)
+
+    def llm_calls_between(self, start_s: float, end_s: float) -> int | None:
+        """Analysis calls (emotion, questions, topics) that reached the fake LLM."""
+        delta = self.fake_delta("llm", start_s, end_s, analysis_calls)
+        return None if delta is None else int(delta)
+
+    def fake_answered_between(
+        self, kind: str, status: int, start_s: float, end_s: float
+    ) -> int | None:
+        """Answers with ``status`` the fake gave between two instants."""
+
+        def answered(stats: dict[str, Any]) -> float:
+            return float(stats.get("responses_by_status", {}).get(str(status), 0))
+
+        delta = self.fake_delta(kind, start_s, end_s, answered)
+        return None if delta is None else int(delta)
 
     # ---- breaker transitions from circuit_breaker_transitions_total (delta over the run)
     def breaker_transitions(self) -> list[dict[str, Any]]:
@@ -333,6 +371,12 @@ class Measurements:
 
 
 # -- small measurement helpers used by the scenarios ---------------------------------------
+
+
+def analysis_calls(stats: Mapping[str, Any]) -> float:
+    """Analysis calls in one reading of the fake LLM's counters."""
+    by_task = stats.get("calls_by_task", {})
+    return float(sum(int(by_task.get(task, 0)) for task in ANALYSIS_TASKS))
 
 
 def share(samples: Iterable[Sample], predicate: Callable[[Sample], bool]) -> float | None:
@@ -479,6 +523,29 @@ class Scenario:
     async def finish(self, ctx: ScenarioContext, m: Measurements) -> None:
         """After the load and the faults (e.g. wait for events to drain)."""
 
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        """Sanity checks that the fault *bit*: its effect measured outside the target (calls
+        or answers the fakes saw, latency the client saw, events the broker delivered...)
+        during the fault window (``chaos.scenarios.effects``). A fault the injector confirmed
+        but that changed nothing makes the run ``invalid``, never ``pass``. Every scenario
+        with fault steps overrides this; one that does not is invalid."""
+        if not self.faults(ctx):
+            return []
+        return [
+            Expectation.check(
+                "fault_effect_declared",
+                f"{self.name} names no check of its fault's effect (Scenario.fault_effect)",
+                None,
+                "==",
+                1,
+                role="sanity",
+            )
+        ]
+
+    def expectations(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        """What the engine judges: the scenario's expectations, then its fault's effect."""
+        return [*self.evaluate(ctx, m), *self.fault_effect(ctx, m)]
+
     def expected_to_fail(self, target: str) -> bool:
         return target == "legacy" and self.legacy_expected_to_fail
 
@@ -526,6 +593,9 @@ class Scenario:
         # the LB answers every request within its timeout: no need to wait longer than that
         load_task = asyncio.create_task(gen.run(duration, drain_s=ctx.lb_timeout_s + 1.0))
         side_task = asyncio.create_task(self.during_load(ctx, gen))
+        fake_series: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        sampling = asyncio.Event()
+        sampler = asyncio.create_task(measure.sample_fakes(ctx, fake_series, sampling))
         try:
             await schedule()
             await load_task
@@ -536,6 +606,9 @@ class Scenario:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+            sampling.set()  # one last reading of the fakes' counters, then it stops
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sampler, 10.0)
             # a fault never outlives its scenario, whatever happened
             for step in steps:
                 with contextlib.suppress(Exception):
@@ -545,9 +618,10 @@ class Scenario:
         m = Measurements(samples=gen.samples, health=gen.health, windows=windows)
         m.faults_confirmed = confirmed
         m.metrics_before = metrics_before
+        m.fake_series = fake_series
         await self.finish(ctx, m)
         await measure.collect(ctx, m, agent_id=gen.agent_id())
-        expectations = self.evaluate(ctx, m)
+        expectations = self.expectations(ctx, m)
         return build_result(self, ctx, m, expectations, started_at)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from chaos.loadgen import LoadPlan, standard_clients
@@ -28,11 +29,13 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.effects import counted
 from chaos.scenarios.faults import proxy_down
 from chaos.scenarios.timeline import Timeline
 
 EXCHANGE = "friendship"
 ROUTING_KEY = "friendship.score_updated"
+OUTAGE_SETTLE_S = 0.5  # events published just before the cut may still arrive
 
 
 class BrokerDown(Scenario):
@@ -62,7 +65,7 @@ class BrokerDown(Scenario):
 
     async def prepare(self, ctx: ScenarioContext) -> None:
         assert ctx.amqp_url, "broker_down needs AMQP_URL (the runner skips it otherwise)"
-        consumer = _Consumer(ctx.amqp_url, f"agent-{ctx.prefix}")
+        consumer = _Consumer(ctx.amqp_url, f"agent-{ctx.prefix}", clock=ctx.now)
         await consumer.start()
         self._consumers[ctx.prefix] = consumer
 
@@ -95,6 +98,8 @@ class BrokerDown(Scenario):
             await consumer.stop()
         delivered = consumer.conversation_ids()
         ctx.facts["event_drain_s"] = drain_s
+        start, end = m.window()
+        outage_from = start + OUTAGE_SETTLE_S
         m.extra["events"] = {
             "expected": len(expected),
             "delivered": len(expected & delivered),
@@ -102,7 +107,34 @@ class BrokerDown(Scenario):
             "duplicated": consumer.duplicates(),
             "messages": consumer.messages,
             "drain_s": drain_s,  # after the load ended, until every event arrived (or gave up)
+            # what the consumer (straight to the broker) received while the proxy was down
+            "delivered_during_outage": sum(
+                1 for t in consumer.arrivals_s if outage_from <= t < end
+            ),
         }
+
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        # the target could not publish: the consumer, which reaches the broker directly,
+        # received nothing while conversations were being processed
+        start, _end = m.window()
+        processed = [s for s in m.during() if is_2xx(s) and s.t_s >= start + OUTAGE_SETTLE_S]
+        return [
+            counted(
+                "effect_conversations_during_outage",
+                "conversation ends answered 2xx during the outage (events that had to wait)",
+                len(processed),
+                ">=",
+                1,
+            ),
+            counted(
+                "effect_no_events_during_outage",
+                f"events the broker delivered from {OUTAGE_SETTLE_S:g} s into the outage to its "
+                "end (a target that still reaches the broker was not cut off)",
+                m.extra.get("events", {}).get("delivered_during_outage"),
+                "==",
+                0,
+            ),
+        ]
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         events: dict[str, Any] = m.extra.get("events", {})
@@ -146,9 +178,12 @@ class BrokerDown(Scenario):
 class _Consumer:
     """A temporary queue bound to the exchange; keeps the events of one agent id."""
 
-    def __init__(self, amqp_url: str, agent_id: str) -> None:
-        self.amqp_url, self.agent_id = amqp_url, agent_id
+    def __init__(
+        self, amqp_url: str, agent_id: str, clock: Callable[[], float] = lambda: 0.0
+    ) -> None:
+        self.amqp_url, self.agent_id, self.clock = amqp_url, agent_id, clock
         self.events: list[dict[str, Any]] = []
+        self.arrivals_s: list[float] = []  # on the scenario clock, one per kept event
         self.messages = 0
         self._connection: Any = None
 
@@ -172,6 +207,7 @@ class _Consumer:
         if isinstance(body, dict) and body.get("agent_id") == self.agent_id:
             self.messages += 1
             self.events.append(body)
+            self.arrivals_s.append(self.clock())
 
     def conversation_ids(self) -> set[str]:
         return {str(e.get("conversation_id")) for e in self.events}

@@ -32,6 +32,7 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.effects import answers_show_fault
 from chaos.scenarios.faults import proxy_down
 from chaos.scenarios.timeline import Timeline
 
@@ -62,6 +63,11 @@ class DbDown(Scenario):
             while ctx.now() < self.duration_s(ctx):
                 await gen.request(client, "ready", READY, "ready", rng)
                 await asyncio.sleep(0.5)
+
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        # a conversation end must write to the database: with it gone, no 2xx (once the
+        # connections open at the cut have failed)
+        return [answers_show_fault(m, lambda s: not is_2xx(s), "not 2xx", 0.5, settle_s=0.5)]
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()

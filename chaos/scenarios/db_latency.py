@@ -24,6 +24,7 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.effects import added_latency
 from chaos.scenarios.faults import toxic
 from chaos.scenarios.timeline import Timeline
 
@@ -57,6 +58,11 @@ class DbLatency(Scenario):
 
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
+
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        # the client waited on the slow database: at least half a statement timeout (what
+        # a request with a DB timeout waits; one without waits the whole delay, or more)
+        return [added_latency(m, 0.5 * ctx.db_statement_timeout_s * 1000)]
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()

@@ -31,6 +31,7 @@ from chaos.scenarios.base import (
     sanity_fault,
     share_check,
 )
+from chaos.scenarios.effects import added_latency, counted
 from chaos.scenarios.faults import fake_faults, toxic
 from chaos.scenarios.timeline import Timeline
 
@@ -58,7 +59,7 @@ class DbPoolExhaustion(Scenario):
         t = self.timeline(ctx)
         # slow, not failing: a twentieth of the statement timeout per round trip, and summary
         # calls of a fiftieth of the LLM timeout (legacy holds a pooled connection meanwhile)
-        slow_db = {"latency": int(0.05 * ctx.db_statement_timeout_s * 1000)}
+        slow_db = {"latency": int(self.db_delay_ms(ctx))}
         slow_summary = {"latency_ms": int(0.02 * ctx.llm_timeout_s * 1000), "tasks": ["summary"]}
         return [
             toxic("db_slow", "postgres", "latency", slow_db, t.fault_start_s, t.fault_end_s),
@@ -136,6 +137,28 @@ class DbPoolExhaustion(Scenario):
         start = float(job.get("started_s", self.trigger_s(ctx)))
         end = min(start + float(job.get("duration_s", 0.0)), self.duration_s(ctx))
         m.windows.append({"label": JOB, "start_s": start, "end_s": max(end, start + 1.0)})
+
+    def db_delay_ms(self, ctx: ScenarioContext) -> float:
+        return 0.05 * ctx.db_statement_timeout_s * 1000
+
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        # the job really ran into the slow LLM (summaries reached the fake during it), and
+        # the client's conversation ends waited for the slow DB (one delayed round trip at
+        # least, on the median)
+        start, end = m.window(JOB)
+        summaries = m.fake_delta(
+            "llm", start, end, lambda st: float(st.get("calls_by_task", {}).get("summary", 0))
+        )
+        return [
+            counted(
+                "effect_llm_summary_calls_during_job",
+                "summary calls the fake LLM received while the nightly job ran",
+                summaries,
+                ">=",
+                1,
+            ),
+            added_latency(m, self.db_delay_ms(ctx), label=JOB, q="p50"),
+        ]
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         job = ctx.facts.get(JOB, {})

@@ -25,6 +25,7 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.effects import fake_answered_during
 from chaos.scenarios.faults import fake_faults
 from chaos.scenarios.timeline import Timeline
 
@@ -52,6 +53,9 @@ class Llm429Transient(Scenario):
 
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
+
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        return [fake_answered_during(m, "llm", 429)]
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()

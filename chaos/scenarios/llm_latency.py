@@ -23,6 +23,7 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.effects import added_latency, fake_calls_during
 from chaos.scenarios.faults import toxic
 from chaos.scenarios.timeline import Timeline
 
@@ -57,6 +58,12 @@ class LlmLatency(Scenario):
 
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(6))
+
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        # the calls crossed the slow proxy, and the client waited: at least half of what
+        # the first call waits (the LLM timeout with one, the whole delay without)
+        waited_s = min(self.delay_s(ctx), ctx.llm_timeout_s)
+        return [fake_calls_during(m, "llm"), added_latency(m, 0.5 * waited_s * 1000)]
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()

@@ -23,6 +23,7 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.effects import answers_show_fault, fake_calls_during
 from chaos.scenarios.faults import toxic
 from chaos.scenarios.timeline import Timeline
 
@@ -53,6 +54,19 @@ class MemoryApiDown(Scenario):
 
     def plan(self, ctx: ScenarioContext) -> LoadPlan:
         return LoadPlan(clients=standard_clients(5))
+
+    def fault_effect(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
+        # the calls reached the fake through the black hole, and no answer came back: the
+        # client got the memory fallback or no 2xx at all
+        return [
+            fake_calls_during(m, "memory"),
+            answers_show_fault(
+                m,
+                lambda s: not is_2xx(s) or "memory" in (s.degraded or ()),
+                "not 2xx, or 2xx naming the memory fallback",
+                0.5,
+            ),
+        ]
 
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()

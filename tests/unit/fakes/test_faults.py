@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.fakes.control import MALFORMED_BODY
+from chaos.fakes.control import MALFORMED_BODY, Hangs
 from tests.unit.fakes.conftest import ask, conversation
 
 pytestmark = pytest.mark.unit
@@ -84,6 +84,30 @@ async def test_hang_waits_until_faults_are_cleared(llm_client: httpx.AsyncClient
     assert after["in_flight"] == 0
     assert after["max_in_flight"] == 1
     assert after["responses_by_status"] == {"200": 1}
+    assert after["hangs"] == {
+        "held": 1,
+        "released": 1,
+        "cut": 0,
+        "cut_after_s": [],
+        "released_after_s": after["hangs"]["released_after_s"],
+        "cut_after_s_max": None,
+    }
+    assert after["hangs"]["released_after_s"][0] >= 0.3
+
+
+def test_hangs_record_how_long_a_call_was_held_before_its_caller_cut_it() -> None:
+    hangs = Hangs(held=3)
+    hangs.on_end(1.5004, cut=True)
+    hangs.on_end(0.2, cut=True)
+    hangs.on_end(9.0, cut=False)  # released when the faults changed: not cut
+    assert hangs.as_json() == {
+        "held": 3,
+        "released": 1,
+        "cut": 2,
+        "cut_after_s": [1.5, 0.2],
+        "released_after_s": [9.0],
+        "cut_after_s_max": 1.5,
+    }
 
 
 async def test_reset_releases_a_hang_too(llm_client: httpx.AsyncClient) -> None:

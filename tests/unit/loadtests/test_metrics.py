@@ -142,7 +142,10 @@ def test_legacy_incident_is_an_expected_failure_naming_the_broken_thresholds() -
     result = to_scenario_result(_raw("legacy", samples, extras), time_scale=0.1)
     assert result.verdict == "expected_fail"
     broken = {e.name for e in result.failed_expectations()}
-    assert {"no_lb_504", "no_worker_restart", "event_loop_lag_max"} <= broken
+    assert {"no_lb_504", "no_worker_restart"} <= broken
+    # event-loop health is judged on both targets alike, from the health probe's latency
+    # through the LB; refactored's own /metrics lag gauge is a diagnostic, never a threshold
+    assert not any(e.name == "event_loop_lag_max" for e in result.expectations)
     assert result.extra["lb_504_count"] == 5
     assert result.fault_windows[0]["label"] == "LLM +90 s latency"
 
