@@ -7,6 +7,7 @@ against one shared ``unmatched`` budget at RATE_LIMIT_DEFAULT. See limiter.py.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,13 @@ from refactored.infrastructure.web.client_address import client_address, forward
 from refactored.infrastructure.web.limiter import RateLimits
 from refactored.infrastructure.web.middleware import send_json
 
+log = logging.getLogger(__name__)
 UNMATCHED = "unmatched"
+PROXY_HEADERS_REWROTE = (
+    "the client address has port 0 and the request an X-Forwarded-For: uvicorn's proxy "
+    "headers replaced the TCP peer before TRUSTED_PROXIES could judge it; run gunicorn/"
+    "uvicorn with --forwarded-allow-ips ''"
+)
 
 
 def find_route(
@@ -50,6 +57,7 @@ class RateLimitMiddleware:
         self.app = app
         self.limits = limits
         self._items: dict[str, tuple[RateLimitItem, ...]] = {}
+        self._warned = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.limits.enabled:
@@ -61,6 +69,9 @@ class RateLimitMiddleware:
         chain = forwarded_chain(
             v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-forwarded-for"
         )
+        if peer and peer[1] == 0 and chain and not self._warned:  # no TCP peer has port 0
+            log.warning(PROXY_HEADERS_REWROTE)
+            self._warned = True
         client = client_address(peer[0] if peer else None, chain, self.limits.trusted_proxies)
         alerts = getattr(getattr(app.state, "container", None), "alerts", None)
         refusal = await self.limits.hit(client, template, self._limits_of(template, route), alerts)

@@ -4,6 +4,7 @@ the counters' store fails the limiter fails open, counts it and pages once (P1).
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -159,3 +160,29 @@ async def test_a_hanging_store_costs_one_timeout_then_is_left_alone() -> None:
             rest_s = time.perf_counter() - started
     assert first.status_code == 404 and first_s < 1.0  # at most 2 x the store timeout
     assert rest == [404] * 5 and rest_s < 0.5  # within STORE_RETRY_S the store is skipped
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_a_peer_rewritten_by_uvicorns_proxy_headers_is_reported() -> None:
+    """uvicorn's ProxyHeadersMiddleware leaves port 0 where it put a forwarded address."""
+    records = Records()
+    logger = logging.getLogger("refactored.infrastructure.web.rate_limit")
+    async with app_with() as app:
+        logger.addHandler(records)  # after create_app configured logging
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.1", 0))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+                for _ in range(2):
+                    await client.get("/health", headers={"X-Forwarded-For": "198.51.100.1"})
+        finally:
+            logger.removeHandler(records)
+    assert len(records.messages) == 1  # once per worker, not per request
+    assert "--forwarded-allow-ips ''" in records.messages[0]
