@@ -1,12 +1,13 @@
 """The resilience checklist (``resilience-checklist.toml``), parsed and validated with pydantic.
 
 The seed's "checklist before deploy" made executable: one item per fix, each
-naming its evidence. Three kinds of evidence:
+naming its evidence. Five kinds of evidence:
 
 - ``static``: a named check of the target's code (``harness.evidence.static``);
 - ``config``: a named check of the target's effective settings (``harness.evidence.config``);
 - ``dynamic``: named expectations of a scenario in the newest chaos or load run;
-- ``contracts``: the newest contract run's summary (legacy and refactored score alike).
+- ``contracts``: the newest contract run's summary (legacy and refactored score alike);
+- ``probe``: a named check of the behavioural probe (``harness.evidence.behaviour``).
 
 Every error names the file and the item so the user knows what to fix.
 """
@@ -101,8 +102,27 @@ class ContractsEvidence(_Strict):
         return f"contracts[examples>={self.min_examples},requests>={self.min_requests}]"
 
 
+class ProbeEvidence(_Strict):
+    """A named check of the behavioural probe (``harness.evidence.behaviour``): the target's
+    app served in a child process, the fakes as real servers, measured from outside."""
+
+    kind: Literal["probe"]
+    check: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("check")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from harness.evidence.behaviour import CHECKS
+
+        return _known_name("probe", name, CHECKS)
+
+    def label(self) -> str:
+        return f"probe:{self.check}"
+
+
 Evidence = Annotated[
-    StaticEvidence | ConfigEvidence | DynamicEvidence | ContractsEvidence,
+    StaticEvidence | ConfigEvidence | DynamicEvidence | ContractsEvidence | ProbeEvidence,
     Field(discriminator="kind"),
 ]
 
@@ -112,6 +132,19 @@ class Item(_Strict):
     title: Annotated[str, Field(min_length=1)]
     why: Annotated[str, Field(min_length=1)]
     evidence: Annotated[list[Evidence], Field(min_length=1)]
+
+
+class TargetProbe(_Strict):
+    """How the behavioural probe builds and serves the target (``[targets.<t>.probe]``).
+
+    ``env`` is the app's environment; ``{llm}``, ``{memory}`` (the fakes' base URLs) and
+    ``{database_url}`` (a scratch database, migrated) are filled in. The probe speaks the
+    service's HTTP API (docs/conventions.md §4)."""
+
+    env: dict[str, str] = Field(default_factory=dict)
+    time_scale: float = Field(default=0.05, gt=0)  # TIME_SCALE of the probed app
+    ca_bundle_env: str | None = None  # the setting naming a CA bundle (None: the target has none)
+    admin_token: str | None = None  # Bearer token of POST /v1/admin/nightly (the nightly job)
 
 
 class TargetSpec(_Strict):
@@ -126,6 +159,7 @@ class TargetSpec(_Strict):
     settings_values: dict[str, float] = Field(default_factory=dict)
     # environment needed to build the settings without a deployment (placeholders, no I/O)
     probe_env: dict[str, str] = Field(default_factory=dict)
+    probe: TargetProbe | None = None  # the behavioural probe (harness.evidence.behaviour)
 
 
 class Deployment(_Strict):
@@ -134,6 +168,9 @@ class Deployment(_Strict):
     lb_timeout_s: float = Field(default=60.0, gt=0)
     gunicorn_timeout_s: float = Field(default=55.0, gt=0)
     workers: int = Field(default=2, ge=1)
+    # the database server the service will use, when the gate has no DATABASE_URL to ask
+    max_connections: int | None = Field(default=None, ge=1)
+    superuser_reserved_connections: int = Field(default=3, ge=0)
 
 
 class Checklist(_Strict):
@@ -195,7 +232,7 @@ def _explain(path: Path, data: dict[str, Any], exc: ValidationError) -> str:
                 where[-1] = f"{where[-1]}[{part}]"
                 if loc[i - 1] == "items" and part < len(items) and isinstance(items[part], dict):
                     where[-1] += f" (id {items[part].get('id', '?')!r})"
-            elif part in {"static", "config", "dynamic", "contracts"}:
+            elif part in {"static", "config", "dynamic", "contracts", "probe"}:
                 continue  # pydantic's union tag: already implied by `kind`
             else:
                 where.append(str(part))

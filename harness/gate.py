@@ -3,7 +3,10 @@
 ``run_gate`` gathers every item's evidence; ``write_outputs`` writes
 ``reports/gate/<target>-junit.xml`` (one testcase per item, for the CI's test UI)
 and ``<target>-verdict.json``; ``render`` prints the table. An item passes when
-all its evidence passes; the gate passes when every item does.
+all its decisive evidence passes; the gate passes when every item does. In an item the
+behavioural probe measures, static reading is shown as explanation, never decisive.
+``run_gate(..., fresh_only=True)`` judges only the evidence the gate computes itself
+(probe, static, config): how the gate's mutation tests judge a mutated copy of a tree.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from harness.checklist import (
     ContractsEvidence,
     DynamicEvidence,
     Item,
+    ProbeEvidence,
     StaticEvidence,
 )
 from harness.evidence import CONFIG_CHECKS, STATIC_CHECKS
 from harness.evidence.base import EvidenceError, GateContext, Outcome
+from harness.evidence.behaviour import probe_check
 from harness.evidence.contracts import contracts_check
 from harness.evidence.dynamic import dynamic_check
 from harness.provenance import ProvenanceError, source_tree_hash
@@ -43,6 +48,8 @@ class EvidenceResult:
     label: str
     kind: str
     outcome: Outcome
+    # False: shown as explanation only (static reading of an item the probe measures)
+    decisive: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +60,7 @@ class EvidenceResult:
             "details": self.outcome.details,
             "stale": self.outcome.stale,
             "warnings": self.outcome.warnings,
+            "decisive": self.decisive,
         }
 
 
@@ -63,13 +71,14 @@ class ItemResult:
 
     @property
     def passed(self) -> bool:
-        return all(e.outcome.passed for e in self.evidence)
+        return all(e.outcome.passed for e in self.evidence if e.decisive)
 
     def failure_lines(self) -> list[str]:
         lines = []
         for result in self.evidence:
             if not result.outcome.passed:
-                lines.append(f"{result.label}: {result.outcome.observed}")
+                note = "" if result.decisive else " (explanation, not decisive)"
+                lines.append(f"{result.label}{note}: {result.outcome.observed}")
                 lines += [f"    {d}" for d in result.outcome.details]
         return lines
 
@@ -162,6 +171,8 @@ def run_gate(
     commit: str | None = None,
     commit_time: datetime | None = None,
     tree: str | None = None,
+    only_items: set[str] | None = None,
+    fresh_only: bool = False,
 ) -> GateReport:
     """Judge ``target``; ``commit``/``commit_time`` default to the repository's HEAD and
     ``tree`` to the hash of ``repo_root``'s files as they are now (``harness.provenance``)."""
@@ -184,18 +195,35 @@ def run_gate(
     )
     report = GateReport(target, str(checklist_path), context.now.isoformat(), context.head_commit)
     report.source_tree = tree
+    if only_items is not None:
+        context.cache["selected_items"] = set(only_items)  # the probe runs only what they need
     for item in checklist.items:
-        results = [_evaluate(evidence, context) for evidence in item.evidence]
+        if only_items is not None and item.id not in only_items:
+            continue
+        measured = any(isinstance(e, ProbeEvidence) for e in item.evidence)
+        results = [
+            _evaluate(evidence, context, decisive=not (measured and evidence.kind == "static"))
+            for evidence in item.evidence
+            if not (fresh_only and evidence.kind in FRESH_EXCLUDED)
+        ]
         report.items.append(ItemResult(item, results))
     return report
 
 
+# what a copy of the tree cannot have (run evidence is bound to the tree that was run)
+FRESH_EXCLUDED = frozenset({"dynamic", "contracts"})
+
+
 def _evaluate(
-    evidence: StaticEvidence | ConfigEvidence | DynamicEvidence | ContractsEvidence,
+    evidence: StaticEvidence | ConfigEvidence | DynamicEvidence | ContractsEvidence | ProbeEvidence,
     context: GateContext,
+    *,
+    decisive: bool = True,
 ) -> EvidenceResult:
     try:
-        if isinstance(evidence, StaticEvidence):
+        if isinstance(evidence, ProbeEvidence):
+            outcome = probe_check(evidence, context)
+        elif isinstance(evidence, StaticEvidence):
             outcome = STATIC_CHECKS[evidence.check](evidence, context)
         elif isinstance(evidence, ConfigEvidence):
             outcome = CONFIG_CHECKS[evidence.check](evidence, context)
@@ -205,7 +233,7 @@ def _evaluate(
             outcome = dynamic_check(evidence, context)
     except EvidenceError as exc:
         outcome = Outcome.fail(f"error: {exc}")
-    return EvidenceResult(evidence.label(), evidence.kind, outcome)
+    return EvidenceResult(evidence.label(), evidence.kind, outcome, decisive)
 
 
 # what a failure for want of evidence looks like (see the checks' messages): never the
@@ -230,8 +258,9 @@ def expected_failure_problems(report: GateReport, expected: set[str]) -> list[st
         elif item not in expected and not result.passed:
             problems.append(f"{item} fails on {report.target}, not an expected failure")
         elif item in expected:
-            hollow = [e for e in result.evidence if not e.outcome.passed and _no_evidence(e)]
-            if len(hollow) == len([e for e in result.evidence if not e.outcome.passed]):
+            failing = [e for e in result.evidence if not e.outcome.passed and e.decisive]
+            hollow = [e for e in failing if _no_evidence(e)]
+            if len(hollow) == len(failing):
                 why = "; ".join(f"{e.label}: {e.outcome.observed}" for e in hollow)
                 problems.append(f"{item} fails for want of evidence, not as expected: {why}")
     return problems
@@ -287,7 +316,7 @@ def render(report: GateReport, console: Console) -> None:
     for result in report.items:
         for i, evidence in enumerate(result.evidence):
             head = f"[bold]{result.item.id}[/] {escape(result.item.title)}" if i == 0 else ""
-            verdict = _verdict_cell(evidence.outcome)
+            verdict = _verdict_cell(evidence.outcome, evidence.decisive)
             table.add_row(head, escape(evidence.label), escape(evidence.outcome.observed), verdict)
     console.print(table)
     for warning in report.warnings:
@@ -306,7 +335,9 @@ def render(report: GateReport, console: Console) -> None:
             console.print(f"    {line}", markup=False, highlight=False)
 
 
-def _verdict_cell(outcome: Outcome) -> str:
+def _verdict_cell(outcome: Outcome, decisive: bool = True) -> str:
     if outcome.passed:
         return "[green]pass[/]"
+    if not decisive:
+        return "[yellow]explains[/]"
     return "[yellow]stale[/]" if outcome.stale else "[red]FAIL[/]"

@@ -1,7 +1,8 @@
 """Config evidence: the target's effective settings, as it would start in the gate's environment.
 
 - ``secret_rejected``: with ``ENV=production`` the app factory refuses the placeholder
-  and a short ``SECRET_KEY`` (and accepts a strong one, proving the refusal is about the key);
+  and 16- and 31-character ``SECRET_KEY`` values, and accepts a 32-character one (the
+  refusal is about the length, at the boundary);
 - ``secret_strength``: in a production environment (``ENV=production``) the
   ``SECRET_KEY`` to be deployed is strong;
 - ``timeout_ordering``: load balancer > app deadline > every dependency timeout, at the
@@ -20,6 +21,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from harness.evidence.base import EvidenceError, GateContext, Outcome
@@ -30,6 +32,14 @@ from harness.timeouts import gap_problem, ladder
 PLACEHOLDER_SECRET = "change-me-in-production"
 MIN_SECRET_LENGTH = 32
 STRONG_TEST_SECRET = "0123456789abcdef" * 4  # only ever given to the probe child process
+HARNESS_ROOT = Path(__file__).resolve().parents[2]  # harness/ itself (the target may be a copy)
+
+
+def _key(length: int) -> str:
+    """A key of ``length`` characters that is strong in every way but its length."""
+    return (STRONG_TEST_SECRET * 2)[:length]
+
+
 PROBE_TIMEOUT_S = 90
 DEFAULT_SUPERUSER_RESERVED = 3  # PostgreSQL's default, when a run did not record it
 FACT_RUN_KINDS = ("chaos", "load")  # runs whose stack the dynamic evidence measured
@@ -37,7 +47,8 @@ FACT_RUN_KINDS = ("chaos", "load")  # runs whose stack the dynamic evidence meas
 
 def _probe(context: GateContext, what: str, ref: str, env: dict[str, str]) -> dict[str, Any]:
     child_env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
-    child_env.update({"PYTHONPATH": str(context.repo_root), "NIGHTLY_SCHEDULER_ENABLED": "false"})
+    path = os.pathsep.join(dict.fromkeys([str(context.repo_root), str(HARNESS_ROOT)]))
+    child_env.update({"PYTHONPATH": path, "NIGHTLY_SCHEDULER_ENABLED": "false"})
     child_env.update(env)
     command = [sys.executable, "-m", "harness.evidence.probe", what, ref]
     try:
@@ -88,7 +99,14 @@ def secret_rejected(evidence: Any, context: GateContext) -> Outcome:
     ref = context.spec.app_factory
     base = {**context.spec.probe_env, "ENV": "production"}
     placeholder = str(evidence.params.get("placeholder", PLACEHOLDER_SECRET))
-    attempts = {"placeholder": placeholder, "short": "short-key", "strong": STRONG_TEST_SECRET}
+    # one short of the minimum and half of it refused, the minimum itself accepted: the check
+    # finds the boundary, not just a key too short by any standard
+    attempts = {
+        "placeholder": placeholder,
+        f"{MIN_SECRET_LENGTH - 1}-char": _key(MIN_SECRET_LENGTH - 1),
+        f"{MIN_SECRET_LENGTH // 2}-char": _key(MIN_SECRET_LENGTH // 2),
+        "strong": _key(MIN_SECRET_LENGTH),
+    }
     # three child processes at once: each mostly waits on imports
     with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
         futures = {
@@ -106,9 +124,12 @@ def secret_rejected(evidence: Any, context: GateContext) -> Outcome:
     if not control["ok"]:
         return Outcome.fail(
             "refuses to start even with a strong key: the refusal proves nothing",
-            [f"{ref}() with a 64-char key: {control.get('error')}"],
+            [f"{ref}() with a {MIN_SECRET_LENGTH}-char key: {control.get('error')}"],
         )
-    return Outcome.ok("refuses placeholder and short keys in production; accepts a strong one")
+    return Outcome.ok(
+        f"in production refuses the placeholder, {MIN_SECRET_LENGTH // 2}- and "
+        f"{MIN_SECRET_LENGTH - 1}-char keys; accepts a {MIN_SECRET_LENGTH}-char one"
+    )
 
 
 def secret_strength(evidence: Any, context: GateContext) -> Outcome:
