@@ -46,7 +46,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's own body, made JSON-safe: the echoed input may hold NaN or surrogates
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
+        # cut before encoding: jsonable_encoder recurses as deep as the input goes
+        return JSONResponse(
+            {"detail": json_safe(jsonable_encoder(json_safe(errors)))}, status_code=422
+        )
 
     async def invalid_input(request: Request, exc: Exception) -> JSONResponse:
         # the client's values, refused by the database: not an outage (no P0, no Retry-After)

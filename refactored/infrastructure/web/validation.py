@@ -38,14 +38,22 @@ def not_after(now: datetime, skew_s: float, fields: Iterable[tuple[Loc, datetime
         raise RequestValidationError(errors)
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats as strings and unpaired surrogates escaped."""
+# Deeper than this, an echoed input is cut: a hostile body nested thousands of levels
+# deep would otherwise make the error renderer recurse until RecursionError (a 500).
+MAX_ECHO_DEPTH = 10
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` with non-finite floats as strings, unpaired surrogates escaped and
+    containers nested deeper than ``MAX_ECHO_DEPTH`` replaced by ``"..."``."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict | list | tuple) and depth >= MAX_ECHO_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return {json_safe(k): json_safe(v) for k, v in value.items()}
+        return {json_safe(k, depth + 1): json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, depth + 1) for v in value]
     return value

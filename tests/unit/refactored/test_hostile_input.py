@@ -71,6 +71,10 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("/v1/conversations/end", raw(end_body(started_at="1999-12-31T23:59:59Z")), "started_at"),
     ("/v1/conversations/end", raw(end_body(ended_at="2099-01-01T00:00:00Z")), "ended_at"),
     ("/v1/conversations/end", raw(end_body(ended_at=math.inf)), "ended_at"),
+    # nested deeper than Python's recursion limit: the echoed input must not recurse
+    ("/v1/activities/suggest", SUGGEST % ("[" * 900 + "]" * 900), "limit"),
+    ("/v1/activities/suggest", SUGGEST % ('{"a":' * 900 + "1" + "}" * 900), "limit"),
+    ("/v1/conversations/end", raw(end_body()).replace('"u1"', "[" * 900 + "]" * 900, 1), "user_id"),
     ("/v1/admin/nightly", '{"now": "0001-01-01T00:00:00Z"}', "now"),
     ("/v1/admin/nightly", '{"now": "9999-12-31T23:59:59-10:00"}', "now"),
     ("/v1/admin/nightly", '{"now": "2099-01-01T00:00:00Z"}', "now"),
@@ -221,3 +225,14 @@ def test_any_json_body_for_the_post_endpoints_is_answered_below_500() -> None:
             check()
         finally:
             loop.run(app.__aexit__(None, None, None))
+
+
+async def test_a_body_nested_beyond_the_parser_is_a_clear_400() -> None:
+    """Deeper than json.loads can go: FastAPI's own 400, never a 500 or an alert."""
+    alerts = RecordingAlerts()
+    body = SUGGEST % ("[" * 100_000 + "]" * 100_000)
+    async with running(FakeDependencies(), unit_overrides(alerts=alerts)) as (_, client):
+        response = await client.post("/v1/activities/suggest", content=body, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert response.json() == {"detail": "There was an error parsing the body"}
+    assert alerts.alerts == []
