@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 LEDGER_ENV = "HARNESS_LEDGER_DIR"  # tests point it at a directory of their own
 STATE_ROOT = Path(__file__).resolve().parents[1] / ".stack"
@@ -104,6 +105,9 @@ class Ledger:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._open_keys: set[str] = set()
+        # server (host:port) of each open database entry and embedded server's data dir:
+        # removing an embedded server's data dir takes its databases with it
+        self._server_of: dict[str, str] = {}
 
     def process_started(self, name: str, pid: int, argv: Sequence[str]) -> str:
         stat = proc_stat(pid)
@@ -117,28 +121,42 @@ class Ledger:
         """Call before CREATE DATABASE (``admin_url`` without its password)."""
         key = f"database:{name}"
         self._record("database", key, {"name": name, "admin_url": admin_url})
+        self._server_of[key] = urlsplit(admin_url).netloc
         return key
 
     def path_created(self, path: Path, what: str, admin_url: str | None = None) -> str:
         key = f"path:{path}"
         extra = {"admin_url": admin_url} if admin_url else {}
         self._record("path", key, {"path": str(path), "what": what, **extra})
+        if admin_url:
+            self._server_of[key] = urlsplit(admin_url).netloc
         return key
 
     def database_dropped(self, name: str) -> None:
         self.released(f"database:{name}")
 
     def released(self, key: str) -> None:
-        """The owner stopped, dropped or removed ``key`` itself; the file goes when all are."""
+        """The owner stopped, dropped or removed ``key`` itself; the file goes when all are.
+
+        Releasing an embedded server's data dir releases the databases it held too: they
+        are gone with it, and a reaper could never reach their server again.
+        """
         with self._lock:
-            if key not in self._open_keys:
-                return
-            self._write({"kind": "released", "key": key})
-            self._open_keys.discard(key)
-            if not self._open_keys and self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-                self.path.unlink(missing_ok=True)
+            server = self._server_of.pop(key, None) if key.startswith("path:") else None
+            gone = [k for k, s in self._server_of.items() if server and s == server]
+            for released_key in (key, *gone):
+                self._release_locked(released_key)
+
+    def _release_locked(self, key: str) -> None:
+        self._server_of.pop(key, None)
+        if key not in self._open_keys:
+            return
+        self._write({"kind": "released", "key": key})
+        self._open_keys.discard(key)
+        if not self._open_keys and self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self.path.unlink(missing_ok=True)
 
     def _record(self, kind: str, key: str, fields: Mapping[str, Any]) -> None:
         with self._lock:

@@ -78,6 +78,21 @@ def test_a_record_is_private_fsynced_json_and_the_file_goes_once_all_is_released
     assert not ledger.path.exists(), database
 
 
+def test_removing_an_embedded_servers_data_dir_releases_the_databases_it_held(
+    tmp_path: Path,
+) -> None:
+    """Else a reaper would try for ever to drop databases on a server that is gone."""
+    ledger = Ledger(tmp_path / "ledger")
+    embedded = "postgresql://postgres@127.0.0.1:54001/postgres"
+    server = ledger.path_created(tmp_path / "ctxh-pg-x", "embedded PostgreSQL", embedded)
+    ledger.database_creating("stack_refactored_0123abcd", embedded)
+    elsewhere = ledger.database_creating("nw_0123abcd", "postgresql://postgres@127.0.0.1:5432/x")
+    ledger.released(server)
+    assert set(read_ledger(ledger.path).entries) == {elsewhere}
+    ledger.released(elsewhere)
+    assert not ledger.path.exists()
+
+
 def test_a_pid_with_another_start_time_is_another_process() -> None:
     me = proc_stat(os.getpid())
     assert me is not None
