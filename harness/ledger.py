@@ -283,12 +283,24 @@ def read_ledger(path: Path) -> LedgerFile:
         if record["kind"] == "owner":
             ledger.owner = record
         elif record["kind"] == "released":
-            ledger.entries.pop(record["key"], None)
+            _forget(ledger.entries, record["key"])
         else:
             ledger.entries[record["key"]] = record
     if ledger.owner is None:
         ledger.problems.append(f"ledger {path} names no owner: left alone (delete it by hand)")
     return ledger
+
+
+def _forget(entries: dict[str, dict[str, Any]], key: str) -> None:
+    """Strike ``key``; an embedded server's data dir takes the databases it held along
+    (files written before the writer released them itself still read right)."""
+    removed = entries.pop(key, None)
+    server = urlsplit(removed.get("admin_url") or "").netloc if removed else ""
+    if not server or removed is None or removed["kind"] != "path":
+        return
+    for other in [k for k, e in entries.items() if e["kind"] == "database"]:
+        if urlsplit(str(entries[other].get("admin_url", ""))).netloc == server:
+            del entries[other]
 
 
 def append_released(path: Path, keys: Sequence[str]) -> None:

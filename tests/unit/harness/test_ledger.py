@@ -275,3 +275,30 @@ def test_the_drop_url_takes_the_password_from_database_url_only_for_the_same_ser
     assert _with_env_password(recorded) == "postgresql://app@db.example:5433/postgres"
     monkeypatch.delenv("DATABASE_URL")
     assert _with_env_password("postgresql://postgres@h:1/x") == "postgresql://postgres@h:1/x"
+
+
+def test_a_file_that_released_an_embedded_server_reads_without_its_databases(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://postgres@127.0.0.1:49759/postgres"
+    lines = [
+        {"kind": "owner", "pid": 1, "start_time": 1, "argv": [], "cwd": "/", "at": "x"},
+        {
+            "kind": "path",
+            "key": "path:/tmp/ctxh-pg-a",
+            "path": "/tmp/ctxh-pg-a",
+            "what": "pg",
+            "admin_url": url,
+        },
+        {
+            "kind": "database",
+            "key": "database:stack_legacy_0123abcd",
+            "name": "stack_legacy_0123abcd",
+            "admin_url": url,
+        },
+        {"kind": "released", "key": "path:/tmp/ctxh-pg-a"},
+    ]
+    path = tmp_path / "1-1.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ledger = read_ledger(path)
+    assert ledger.entries == {} and ledger.problems == []
