@@ -19,7 +19,8 @@ built by the checklist's ``app_factory`` from the environment of
 - ``peer_keyed``: the same from one peer forging a new X-Forwarded-For each time;
 - ``tls_refused``: the LLM over HTTPS with an untrusted CA is refused (fallback, the fake
   counts no call) and accepted once the CA bundle setting names the CA;
-- ``hostile_input_4xx``: NUL and lone surrogates in ids and text are 422, never a 5xx;
+- ``hostile_input_4xx``: NUL and lone surrogates in ids and text are 4xx, never a 5xx,
+  and refused before any dependency call;
 - ``idempotent_per_owner``: two owners of one conversation id each get their own result.
 
 The whole probe runs once per gate run (``context.cache``) and only for the checks the
@@ -416,7 +417,7 @@ async def no_blocking(session: Session, params: dict[str, Any]) -> Outcome:
     user = _unique("probe-user")
     os.kill(app.pid, signal.SIGUSR1)
     await asyncio.sleep(0.1)
-    answers: list[tuple[str, int]] = []
+    answers: list[tuple[str, int | str]] = []
     try:
         async with session.client("no_blocking") as c:
             base = app.base_url
@@ -446,11 +447,18 @@ async def no_blocking(session: Session, params: dict[str, Any]) -> Outcome:
                     )
                 )
             for label, call in calls:
-                answers.append((label, (await call()).status_code))
+                try:
+                    answers.append((label, (await call()).status_code))
+                except httpx.TransportError as exc:  # the app broke the connection
+                    answers.append((label, f"no answer ({type(exc).__name__})"))
     finally:
         os.kill(app.pid, signal.SIGUSR2)
     blocking = app.blocking()
-    problems = [f"{label}: {status}" for label, status in answers if status >= 500]
+    problems = [
+        f"{label}: {status}"
+        for label, status in answers
+        if not isinstance(status, int) or status >= 500
+    ]
     problems += [
         f"blocking call {b['call']} at {' <- '.join(reversed(b['stack'][-3:]))}"
         for b in blocking[:5]
@@ -565,8 +573,11 @@ async def hang_ends_at_timeout(session: Session, params: dict[str, Any]) -> Outc
                 f"{dependency}: the request did not answer with its fallback ({status})"
             )
 
-    # each dependency on its own fake and route: both hang at once
-    await asyncio.gather(*(one(dependency, setting) for dependency, setting in fields.items()))
+    # one at a time: the memory route calls the LLM too, and hung LLM calls there would
+    # count as failures towards the LLM breaker (breaker_opens must start from a closed one;
+    # the memory round's healthy LLM calls close the count the LLM round left)
+    for dependency, setting in fields.items():
+        await one(dependency, setting)
     unbounded = [
         f"{c['kind']} {c['base_url'] or '(no base URL)'}: read timeout none"
         for c in app.facts.get("http_clients", [])
@@ -731,14 +742,19 @@ async def tls_refused(session: Session, params: dict[str, Any]) -> Outcome:
 HOSTILE = {
     "NUL in conversation_id": ("POST", "/v1/conversations/end", "nul-id"),
     "lone surrogate in a message": ("POST", "/v1/conversations/end", "surrogate"),
+    "NUL in a message": ("POST", "/v1/conversations/end", "nul-text"),
     "NUL in a path id": ("GET", "/v1/friendships/probe%00user/probe-agent", None),
     "NUL in user_id (suggest)": ("POST", "/v1/activities/suggest", "nul-user"),
 }
 
 
 async def hostile_input_4xx(session: Session, params: dict[str, Any]) -> Outcome:
+    """NUL and lone surrogates are 4xx, refused before any dependency call (no LLM or Memory
+    API call is made for a request that cannot be stored)."""
     app = session.app()
     answers: dict[str, int | str] = {}
+    for fake in ("llm", "memory"):
+        await _reset(session, fake)
     async with session.client("hostile_input_4xx") as c:
         for label, (method, path, kind) in HOSTILE.items():
             content: bytes | None = None
@@ -748,6 +764,9 @@ async def hostile_input_4xx(session: Session, params: dict[str, Any]) -> Outcome
                 body = conversation(_unique("c"), _unique("u"))
                 text = json.dumps(body).replace("I do!", "I do \\ud800!")
                 content = text.encode()
+            elif kind == "nul-text":
+                body = conversation(_unique("c"), _unique("u"))
+                content = json.dumps(body).replace("I do!", "I do\\u0000!").encode()
             elif kind == "nul-user":
                 content = json.dumps(suggest("probe\u0000user")).encode()
             headers = {"content-type": "application/json"} if content is not None else {}
@@ -759,12 +778,20 @@ async def hostile_input_4xx(session: Session, params: dict[str, Any]) -> Outcome
             except httpx.TransportError as exc:  # the server broke the connection: no answer
                 answers[label] = f"no answer ({type(exc).__name__})"
     problems = [
-        f"{label}: {status}"
+        f"expected 4xx: {label}: {status}"
         for label, status in answers.items()
         if not (isinstance(status, int) and 400 <= status < 500)
     ]
+    # refused at the door: validation, before any dependency was called for it
+    calls = {fake: (await _stats(session, fake))["calls_total"] for fake in ("llm", "memory")}
+    problems += [
+        f"hostile input reached the {fake} fake ({n} calls) before it was refused"
+        for fake, n in calls.items()
+        if n
+    ]
     observed = ", ".join(f"{label} {status}" for label, status in answers.items())
-    return Outcome(not problems, observed, [f"expected 4xx: {p}" for p in problems])
+    observed += f"; dependency calls made for them: {sum(calls.values())}"
+    return Outcome(not problems, observed, problems)
 
 
 async def idempotent_per_owner(session: Session, params: dict[str, Any]) -> Outcome:
