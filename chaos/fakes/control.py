@@ -110,23 +110,49 @@ class RetryWaits:
 
 
 @dataclass
+class _Span:
+    """The held calls of one conversation (its analysis calls all carry its messages)."""
+
+    first_held: float
+    last_end: float = 0.0
+    holding: int = 0
+    released: bool = False
+
+
+@dataclass
 class Hangs:
     """Calls the ``hang`` fault held, and how long each was held before its caller cut it.
 
     A caller with a timeout disconnects (the call is *cut*, answered 499 here); one without
-    waits until the faults change (*released*). The chaos scenarios read the cut times to
-    see, from outside the service, whether the dependency call was cut before the load
-    balancer gave up on the request.
+    waits until the faults change (*released*). Calls are also grouped by conversation
+    (the messages they carry): a span runs from its first held call to its last one's end,
+    so sequential calls that are each cut in time but add up past the load balancer show.
+    The chaos scenarios read these to see, from outside the service, whether the
+    dependency calls were given up before the load balancer gave up on the request.
     """
 
     held: int = 0
     cut_after_s: list[float] = field(default_factory=list)
     released_after_s: list[float] = field(default_factory=list)
+    spans: dict[str, _Span] = field(default_factory=dict)
 
-    def on_end(self, held_s: float, cut: bool) -> None:
+    def on_hold(self, conversation: str | None) -> None:
+        self.held += 1
+        if conversation is not None and (
+            conversation in self.spans or len(self.spans) < _MAX_CUT_TIMES
+        ):
+            span = self.spans.setdefault(conversation, _Span(time.monotonic()))
+            span.holding += 1
+
+    def on_end(self, held_s: float, cut: bool, conversation: str | None = None) -> None:
         times = self.cut_after_s if cut else self.released_after_s
         if len(times) < _MAX_CUT_TIMES:
             times.append(held_s)
+        span = self.spans.get(conversation) if conversation is not None else None
+        if span is not None:
+            span.holding -= 1
+            span.last_end = time.monotonic()
+            span.released = span.released or not cut
 
     def as_json(self) -> dict[str, Any]:
         cut = self.cut_after_s
@@ -137,6 +163,12 @@ class Hangs:
             "cut_after_s": [round(s, 3) for s in cut],
             "released_after_s": [round(s, 3) for s in self.released_after_s],
             "cut_after_s_max": round(max(cut), 3) if cut else None,
+            # conversations none of whose calls is still held
+            "conversations": [
+                {"span_s": round(s.last_end - s.first_held, 3), "released": s.released}
+                for s in self.spans.values()
+                if s.holding == 0
+            ],
         }
 
 
@@ -160,6 +192,20 @@ class Stats:
             "retries_after_error": self.retry_waits.as_json(),
             "hangs": self.hangs.as_json(),
         }
+
+
+def conversation_key(body: bytes | None) -> str | None:
+    """The conversation an LLM call is about: its last message's content (the JSON list
+    of the conversation's messages), the same for every analysis task. None: no body, or
+    not a chat completion."""
+    if not body:
+        return None
+    try:
+        messages = json.loads(body).get("messages") or []
+        content = str(messages[-1].get("content"))
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return None
+    return hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
 
 
 def call_key(task: str | None, body: bytes) -> str:
@@ -219,7 +265,7 @@ class FakeRuntime:
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         status = CLIENT_CLOSED  # unless an answer is produced (cancelled on disconnect)
         try:
-            response = await self._answer(request, task, answer)
+            response = await self._answer(request, task, answer, body)
             status = response.status_code
             retry_after = response.headers.get("retry-after")
             if body is not None and retry_after is not None and status >= 400:
@@ -234,17 +280,22 @@ class FakeRuntime:
                 self.stats.in_flight = max(0, self.stats.in_flight - 1)
 
     async def _answer(
-        self, request: Request, task: str | None, answer: Callable[[], Awaitable[Response]]
+        self,
+        request: Request,
+        task: str | None,
+        answer: Callable[[], Awaitable[Response]],
+        body: bytes | None = None,
     ) -> Response:
         decision = self.active.decide(task)
         if decision.latency_s:
             await asyncio.sleep(decision.latency_s)
         if decision.hang is not None:
             hangs = self.stats.hangs
-            hangs.held += 1
+            conversation = conversation_key(body)
+            hangs.on_hold(conversation)
             held_at = time.monotonic()
             cut = await _hang_until_released(decision.hang, request)
-            hangs.on_end(time.monotonic() - held_at, cut)
+            hangs.on_end(time.monotonic() - held_at, cut, conversation)
             if cut:
                 return Response(status_code=CLIENT_CLOSED)
             return await answer()  # the faults were changed: answer as a healthy server

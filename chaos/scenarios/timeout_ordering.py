@@ -58,9 +58,10 @@ class TimeoutOrdering(Scenario):
             sanity_load_during_fault(m, 5),
             Expectation.check(
                 "timeouts_ordered",
-                f"share of the LLM calls the fake held that the app cut (disconnected) within "
-                f"the LB timeout minus {MIN_GAP_S:g} s ({cut_by:g} s), as the fake saw it: the "
-                "dependency gives up first, the app still has time to answer before the LB",
+                f"share of the conversations whose LLM calls the fake held that the app gave "
+                f"up on (cut every call) within the LB timeout minus {MIN_GAP_S:g} s "
+                f"({cut_by:g} s) of the first, as the fake saw it: the dependencies give up "
+                "first, the app still has time to answer before the LB",
                 cut_share(m, cut_by),
                 ">=",
                 0.9,
@@ -84,17 +85,17 @@ class TimeoutOrdering(Scenario):
 
 
 def cut_share(m: Measurements, within_s: float) -> float | None:
-    """Of the calls the fake LLM held for ``within_s`` or until cut sooner, the share its
-    caller cut within ``within_s``. A call released when the hang ended before ``within_s``
-    says nothing (the caller had not had to decide yet); one released later, or cut later,
-    was waited on past it."""
+    """Of the conversations whose LLM calls the fake held, the share whose every call was
+    cut by the caller within ``within_s`` of the first being held (sequential calls that
+    are each cut in time can still add up past it). A conversation released by the hang's
+    end before ``within_s`` says nothing (its caller had not had to decide yet); one that
+    lasted longer, cut or released, was waited on past it."""
     stats = m.fake_stats_at("llm", float("inf"))
-    hangs = (stats or {}).get("hangs", {})
-    cut_times = [float(s) for s in hangs.get("cut_after_s", [])]
-    waited_past = [float(s) for s in hangs.get("released_after_s", []) if s > within_s]
-    cut = sum(1 for s in cut_times if s <= within_s)
-    decided = len(cut_times) + len(waited_past)
-    return round(cut / decided, 4) if decided else None
+    conversations = (stats or {}).get("hangs", {}).get("conversations", [])
+    in_time = [c for c in conversations if not c["released"] and c["span_s"] <= within_s]
+    late = [c for c in conversations if c["span_s"] > within_s]
+    decided = len(in_time) + len(late)
+    return round(len(in_time) / decided, 4) if decided else None
 
 
 SCENARIO = TimeoutOrdering()

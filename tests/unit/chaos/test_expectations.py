@@ -19,6 +19,11 @@ def by_name(expectations):  # type: ignore[no-untyped-def]
     return {e.name: e for e in expectations}
 
 
+def span(seconds: float, *, released: bool = False) -> dict[str, object]:
+    """One conversation as the fake LLM's hang saw it (chaos.fakes.control.Hangs)."""
+    return {"span_s": seconds, "released": released}
+
+
 def test_llm_latency_refactored_outcome_passes_legacy_outcome_is_an_expected_failure() -> None:
     scenario = registry()["llm_latency"]
     fast = samples(40, start_s=0, end_s=14, latency_ms=40.0, degraded=("emotion", "questions"))
@@ -177,7 +182,7 @@ def test_result_carries_series_windows_and_per_endpoint_figures() -> None:
     ctx = context("refactored")
     load = samples(30, start_s=0, end_s=12) + samples(5, start_s=1, end_s=10, endpoint=ACTIVITIES)
     m = measurements(load)
-    m.fake_series = {"llm": [(12.0, {"hangs": {"held": 4, "cut_after_s": [1.5] * 4}})]}
+    m.fake_series = {"llm": [(12.0, {"hangs": {"held": 1, "conversations": [span(1.5)]}})]}
     result = build_result(scenario, ctx, m, scenario.expectations(ctx, m), "x")
     assert set(result.endpoints) == {END, ACTIVITIES}
     assert result.endpoints[END]["count"] == 30
@@ -203,22 +208,25 @@ def test_llm_down_counts_undegraded_answers_after_recovery_as_recovered() -> Non
 
 
 @pytest.mark.parametrize(
-    ("hangs", "observed"),
+    ("conversations", "observed"),
     [
-        # refactored: every held call cut at the LLM timeout (1.5 s); two released by the
-        # end of the hang before anyone had to decide do not count
-        ({"held": 12, "cut_after_s": [1.5] * 10, "released_after_s": [0.4, 0.9]}, 1.0),
-        # legacy: no timeout, every call waited on until the hang ended
-        ({"held": 6, "cut_after_s": [], "released_after_s": [8.0] * 6}, 0.0),
-        # cut, but only when gunicorn killed the blocked worker, past the LB's budget
-        ({"held": 4, "cut_after_s": [6.2] * 4, "released_after_s": []}, 0.0),
-        ({"held": 0, "cut_after_s": [], "released_after_s": []}, None),  # nothing held
+        # refactored: each conversation's calls cut at the LLM timeout (and a retry), well
+        # within LB - 1 s; one released by the end of the hang before anyone had to decide
+        # does not count
+        ([span(1.5), span(2.2), span(1.6), span(0.9, released=True)], 1.0),
+        # no timeout: every conversation waited on until the hang ended
+        ([span(8.0, released=True), span(7.1, released=True)], 0.0),
+        # legacy: each call cut by httpx's default 5 s, but three in a row: 5 s, then the
+        # next one held until the hang ended
+        ([span(8.4, released=True), span(10.0)], 0.0),
+        ([], None),  # nothing held
     ],
 )
 def test_timeouts_ordered_is_what_the_fake_saw_of_its_hung_calls(
-    hangs: dict[str, object], observed: float | None
+    conversations: list[dict[str, object]], observed: float | None
 ) -> None:
     scenario = registry()["timeout_ordering"]
+    hangs = {"held": len(conversations), "conversations": conversations}
     for target in ("legacy", "refactored"):  # the same measurement, whatever the target
         ctx = context(target)
         m = measurements(samples(20, start_s=0, end_s=12))

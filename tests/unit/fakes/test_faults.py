@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -11,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.fakes.control import MALFORMED_BODY, Hangs
-from tests.unit.fakes.conftest import ask, conversation
+from chaos.fakes.control import MALFORMED_BODY, Hangs, conversation_key
+from tests.unit.fakes.conftest import ask, chat_body, conversation
 
 pytestmark = pytest.mark.unit
 
@@ -91,8 +92,11 @@ async def test_hang_waits_until_faults_are_cleared(llm_client: httpx.AsyncClient
         "cut_after_s": [],
         "released_after_s": after["hangs"]["released_after_s"],
         "cut_after_s_max": None,
+        "conversations": after["hangs"]["conversations"],
     }
     assert after["hangs"]["released_after_s"][0] >= 0.3
+    (conversation,) = after["hangs"]["conversations"]
+    assert conversation["released"] and conversation["span_s"] >= 0.3
 
 
 def test_hangs_record_how_long_a_call_was_held_before_its_caller_cut_it() -> None:
@@ -107,7 +111,27 @@ def test_hangs_record_how_long_a_call_was_held_before_its_caller_cut_it() -> Non
         "cut_after_s": [1.5, 0.2],
         "released_after_s": [9.0],
         "cut_after_s_max": 1.5,
+        "conversations": [],
     }
+
+
+def test_hangs_group_a_conversations_calls_from_the_first_held_to_the_last_end() -> None:
+    a = conversation_key(json.dumps(chat_body("emotion", "[1]")).encode())
+    assert a == conversation_key(json.dumps(chat_body("topics", "[1]")).encode())
+    assert a != conversation_key(json.dumps(chat_body("emotion", "[2]")).encode())
+    assert conversation_key(b"not json") is None and conversation_key(None) is None
+    hangs = Hangs()
+    hangs.on_hold(a)
+    hangs.on_hold(a)  # two tasks of one conversation, in parallel
+    hangs.on_hold("b")
+    hangs.on_end(1.5, cut=True, conversation=a)
+    assert hangs.as_json()["conversations"] == []  # a call of each is still held
+    hangs.on_end(1.5, cut=True, conversation=a)
+    hangs.on_end(3.0, cut=False, conversation="b")
+    spans = hangs.as_json()["conversations"]
+    assert [s["released"] for s in spans] == [False, True]
+    assert all(s["span_s"] >= 0 for s in spans)
+    assert hangs.held == 3
 
 
 async def test_reset_releases_a_hang_too(llm_client: httpx.AsyncClient) -> None:
