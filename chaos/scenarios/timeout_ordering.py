@@ -58,10 +58,12 @@ class TimeoutOrdering(Scenario):
             sanity_load_during_fault(m, 5),
             Expectation.check(
                 "timeouts_ordered",
-                f"share of the conversations whose LLM calls the fake held that the app gave "
-                f"up on (cut every call) within the LB timeout minus {MIN_GAP_S:g} s "
+                f"share of the conversations whose LLM calls the fake held that their caller "
+                f"gave up on (cut every call) within the LB timeout minus {MIN_GAP_S:g} s "
                 f"({cut_by:g} s) of the first, as the fake saw it: the dependencies give up "
-                "first, the app still has time to answer before the LB",
+                "first. The fake cannot tell the app's timeout from gunicorn killing a "
+                "blocked worker (both close the connection): whether the app then answered "
+                "before the LB is no_lb_504 and conversation_end_max_ms",
                 cut_share(m, cut_by),
                 ">=",
                 0.9,
