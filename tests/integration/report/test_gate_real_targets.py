@@ -1,7 +1,8 @@
 """The static and config evidence of the shipped checklist against the real legacy/ and
 refactored/ code: legacy fails item by item (R1-R5, blocking I/O, timeouts, tracing),
 refactored passes. Config checks run the targets' own settings and app factories in child
-processes and read max_connections from the live PostgreSQL."""
+processes and read max_connections from the live PostgreSQL. The behavioural probe serves
+each target's app with the fakes and a scratch database on that server."""
 
 from __future__ import annotations
 
@@ -63,13 +64,23 @@ def test_refactored_passes_every_static_and_config_check(reports: dict[str, Gate
     assert report.passed, failures
     observed = _outcomes(report)
     assert observed["static:breaker_guards"][1] == "llm 1/1 guarded; memory 1/1 guarded"
+    assert observed["probe:tls_refused"][0] and observed["probe:breaker_opens"][0]
     assert observed["config:timeout_ordering"][1].startswith("LB 6.5s > app deadline 5.5s > llm")
 
 
 def test_legacy_fails_item_by_item_and_says_why(reports: dict[str, GateReport]) -> None:
     report = reports["legacy"]
     failed = {i.item.id for i in report.failed_items}
-    assert {"R1", "R2", "R3", "R4", "R5", "H1", "H2", "H6"} <= failed
+    assert {"R1", "R2", "R3", "R4", "R5", "H1", "H2", "H6", "S1", "S2", "S3"} <= failed
+    # the behavioural probe: legacy measured from outside, failing on what it does
+    passed, text, _ = observed_probe = _outcomes(report)["probe:tls_refused"]
+    assert not passed and "untrusted CA: 1 call(s) reached the fake" in text, observed_probe
+    passed, text, _ = _outcomes(report)["probe:breaker_opens"]
+    assert not passed and "last 3: 3" in text
+    passed, _, details = _outcomes(report)["probe:no_blocking"]
+    assert not passed and any("blocking call socket" in d for d in details)
+    passed, _, details = _outcomes(report)["probe:idempotent_per_owner"]
+    assert not passed and any("another owner's result was reused" in d for d in details)
     observed = _outcomes(report)
     passed, text, details = observed["static:routes_rate_limited"]
     assert not passed and text.startswith("0/") and "POST /v1/conversations/end" in str(details)
