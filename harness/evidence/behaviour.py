@@ -64,6 +64,9 @@ PROBE_ORDER = (
 # the source address each check speaks from: its own rate-limit budget
 SOURCE = {name: f"127.0.0.{10 + i}" for i, name in enumerate(PROBE_ORDER)}
 DEPENDENCY_ROUTE = {"llm": "/v1/activities/suggest", "memory": "/v1/conversations/end"}
+# the fake LLM's faults hit only the suggest route's task: the conversation route's LLM
+# calls stay healthy, so the memory rounds run beside the LLM's without touching its breaker
+FAULT_SCOPE: dict[str, dict[str, Any]] = {"llm": {"tasks": ["activities"]}, "memory": {}}
 
 
 # ---- requests the probe sends (the service API, docs/conventions.md §4) ---------------------
@@ -214,6 +217,7 @@ def _run(context: GateContext, checks: set[str]) -> dict[str, Outcome]:
             f"the checklist has no [targets.{context.target}.probe]: nothing to run"
         )
     results: dict[str, Outcome] = {}
+    started = time.monotonic()
     with contextlib.ExitStack() as stack:
         logs = Path(stack.enter_context(_tmpdir()))
         group = stack.enter_context(ProcessGroup(logs / "logs"))
@@ -228,6 +232,7 @@ def _run(context: GateContext, checks: set[str]) -> dict[str, Outcome]:
         if "tls_refused" in checks:
             names += ["untrusted"] + (["trusted"] if probe.ca_bundle_env else [])
         _start_apps(group, session, logs, database, names)
+        context.cache["probe_timings"] = {"setup": time.monotonic() - started}
         results = asyncio.run(_drive(session, checks))
         for app in session.apps.values():
             with contextlib.suppress(OSError):
@@ -395,6 +400,7 @@ async def _drive(session: Session, checks: set[str]) -> dict[str, Outcome]:
     for name in PROBE_ORDER:
         if name not in checks:
             continue
+        started = time.monotonic()
         try:
             results[name] = await CHECKS[name](session, _params(session.context, name))
         except EvidenceError as exc:
@@ -403,6 +409,7 @@ async def _drive(session: Session, checks: set[str]) -> dict[str, Outcome]:
             results[name] = Outcome.fail(
                 f"error: the probe could not run: {type(exc).__name__}: {exc}"
             )
+        session.context.cache["probe_timings"][name] = time.monotonic() - started
     return results
 
 
@@ -480,7 +487,11 @@ async def breaker_opens(session: Session, params: dict[str, Any]) -> Outcome:
     parts, problems = [], []
     for dependency in params.get("dependencies", ["llm", "memory"]):
         await _reset(session, dependency)
-        await _faults(session, dependency, {"error": {"status": 500, "mode": "all"}})
+        await _faults(
+            session,
+            dependency,
+            {"error": {"status": 500, "mode": "all"}, **FAULT_SCOPE[dependency]},
+        )
         reached: list[int] = []
         statuses = []
         user = _unique("probe-breaker")
@@ -541,7 +552,7 @@ async def hang_ends_at_timeout(session: Session, params: dict[str, Any]) -> Outc
         timeout = values.get(setting)
         bound = timeout * probe.time_scale + MARGIN_S if timeout else None
         await _reset(session, dependency)
-        await _faults(session, dependency, {"hang": True})
+        await _faults(session, dependency, {"hang": True, **FAULT_SCOPE[dependency]})
         user = _unique("probe-hang")
         body = conversation(_unique("c"), user) if dependency == "memory" else suggest(user)
         started = time.monotonic()
@@ -573,11 +584,8 @@ async def hang_ends_at_timeout(session: Session, params: dict[str, Any]) -> Outc
                 f"{dependency}: the request did not answer with its fallback ({status})"
             )
 
-    # one at a time: the memory route calls the LLM too, and hung LLM calls there would
-    # count as failures towards the LLM breaker (breaker_opens must start from a closed one;
-    # the memory round's healthy LLM calls close the count the LLM round left)
-    for dependency, setting in fields.items():
-        await one(dependency, setting)
+    # both at once: each on its own fake and route (FAULT_SCOPE)
+    await asyncio.gather(*(one(dependency, setting) for dependency, setting in fields.items()))
     unbounded = [
         f"{c['kind']} {c['base_url'] or '(no base URL)'}: read timeout none"
         for c in app.facts.get("http_clients", [])
@@ -848,5 +856,7 @@ def probe_check(evidence: Any, context: GateContext) -> Outcome:
         outcome = Outcome(
             outcome.passed, outcome.observed, list(outcome.details), warnings=list(outcome.warnings)
         )
-        outcome.details.append(f"(the behavioural probe ran in {seconds:.1f}s)")
+        timings = context.cache.get("probe_timings", {})
+        parts = [f"{k} {timings[k]:.1f}s" for k in ("setup", evidence.check) if k in timings]
+        outcome.details.append(f"(the behavioural probe ran in {seconds:.1f}s: {', '.join(parts)})")
     return outcome
