@@ -37,6 +37,9 @@ class Mutation:
     old: str  # one whole line, exactly as it is in the file
     new: str
     item: str  # the checklist item it must fail
+    # the same breakage where the code also has it in another form (one line each, applied
+    # when present): the owner is in the row helper and, on some trees, a prepared lookup
+    also: tuple[tuple[str, str], ...] = ()
 
 
 SETTINGS = "refactored/core/settings.py"
@@ -163,6 +166,7 @@ MUTATIONS = [
         "        pc.c.user_id == key.user_id,",
         "        # the owner dropped from the key",
         "S3",
+        also=(("    processed_conversations.c.user_id == _USER,", "    sa.true(),"),),
     ),
 ]
 
@@ -185,6 +189,8 @@ def apply(root: Path, mutation: Mutation) -> None:
         f"found it {len(hits)} times: the code moved, update the mutation"
     )
     lines[hits[0]] = mutation.new
+    for old, new in mutation.also:
+        lines = [new if line == old else line for line in lines]
     path.write_text("\n".join(lines))
 
 
