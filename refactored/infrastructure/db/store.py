@@ -34,18 +34,63 @@ from refactored.infrastructure.db.tables import (
     topic_metrics,
 )
 
+# The hot statements are built once with bind parameters: building a statement per call
+# (and its cache key) cost more CPU than compiling it (docs/performance.md).
+_USER: sa.BindParameter[str] = sa.bindparam("user_id")
+_AGENT: sa.BindParameter[str] = sa.bindparam("agent_id")
+_TOPIC_COLUMNS = ("topic", "mentions", "positive", "negative", "last_seen")
+_OWNED_TOPICS = sa.and_(
+    topic_metrics.c.user_id == friendships.c.user_id,
+    topic_metrics.c.agent_id == friendships.c.agent_id,
+)
+# A friendship and its topics in one statement (one round trip, one snapshot): one row per
+# topic, or one row with NULL topic columns when it has none.
+_FRIENDSHIP_WITH_TOPICS = (
+    sa.select(friendships, *(topic_metrics.c[c].label(f"t_{c}") for c in _TOPIC_COLUMNS))
+    .select_from(friendships.outerjoin(topic_metrics, _OWNED_TOPICS))
+    .where(friendships.c.user_id == _USER, friendships.c.agent_id == _AGENT)
+)
+# Under the row lock the topics are read by a statement of their own, after the lock is
+# held: a joined read that waited for the lock would re-check the friendship row only and
+# return the topics of its older snapshot (a lost update on the topic counters).
+_LOCKED_FRIENDSHIP = (
+    sa.select(friendships)
+    .where(friendships.c.user_id == _USER, friendships.c.agent_id == _AGENT)
+    .with_for_update()
+)
+_TOPICS = sa.select(topic_metrics).where(
+    topic_metrics.c.user_id == _USER, topic_metrics.c.agent_id == _AGENT
+)
+_NEW_FRIENDSHIP = (
+    insert(friendships)
+    .values(user_id=_USER, agent_id=_AGENT, score=0, level=Level.STRANGER.value)
+    .on_conflict_do_nothing()
+)
+_STORED_RESPONSE = sa.select(processed_conversations.c.response).where(
+    processed_conversations.c.conversation_id == sa.bindparam("conversation_id"),
+    processed_conversations.c.user_id == _USER,
+    processed_conversations.c.agent_id == _AGENT,
+)
+# SET takes the columns the parameters name; the key's parameters must not be column names
+_SAVE_FRIENDSHIP = sa.update(friendships).where(
+    friendships.c.user_id == sa.bindparam("key_user_id"),
+    friendships.c.agent_id == sa.bindparam("key_agent_id"),
+)
+_ADD_CONVERSATION = sa.insert(processed_conversations)
+_ADD_EVENT = sa.insert(outbox_events)
+AUTOCOMMIT = "AUTOCOMMIT"
 
-async def _load_topics(
-    conn: AsyncConnection, user_id: str, agent_id: str
-) -> dict[str, TopicMetric]:
-    rows = await conn.execute(
-        sa.select(topic_metrics).where(
-            topic_metrics.c.user_id == user_id, topic_metrics.c.agent_id == agent_id
-        )
-    )
-    return {
-        r.topic: TopicMetric(r.topic, r.mentions, r.positive, r.negative, r.last_seen) for r in rows
+
+def _with_topics(rows: Sequence[Any]) -> Friendship | None:
+    """The friendship of ``_FRIENDSHIP_WITH_TOPICS``'s rows (None: no row)."""
+    if not rows:
+        return None
+    topics = {
+        r.t_topic: TopicMetric(r.t_topic, r.t_mentions, r.t_positive, r.t_negative, r.t_last_seen)
+        for r in rows
+        if r.t_topic is not None
     }
+    return _friendship(rows[0], topics)
 
 
 def _friendship(row: Any, topics: dict[str, TopicMetric]) -> Friendship:
@@ -72,9 +117,8 @@ def _conversation_row(key: ConversationKey) -> sa.ColumnElement[bool]:
 
 
 async def _stored_response(conn: AsyncConnection, key: ConversationKey) -> dict[str, Any] | None:
-    return await conn.scalar(
-        sa.select(processed_conversations.c.response).where(_conversation_row(key))
-    )
+    params = {"conversation_id": key.conversation_id, "user_id": key.user_id}
+    return await conn.scalar(_STORED_RESPONSE, {**params, "agent_id": key.agent_id})
 
 
 class SqlAlchemyUnitOfWork:
@@ -91,41 +135,29 @@ class SqlAlchemyUnitOfWork:
         return await _stored_response(self._conn, key)
 
     async def lock_friendship(self, user_id: str, agent_id: str) -> Friendship:
-        await self._conn.execute(
-            insert(friendships)
-            .values(
-                user_id=user_id,
-                agent_id=agent_id,
-                score=0,
-                level=Level.STRANGER.value,
-            )
-            .on_conflict_do_nothing()
+        owner = {"user_id": user_id, "agent_id": agent_id}
+        await self._conn.execute(_NEW_FRIENDSHIP, owner)
+        row = (await self._conn.execute(_LOCKED_FRIENDSHIP, owner)).one()
+        topics = await self._conn.execute(_TOPICS, owner)
+        return _friendship(
+            row,
+            {
+                t.topic: TopicMetric(t.topic, t.mentions, t.positive, t.negative, t.last_seen)
+                for t in topics
+            },
         )
-        row = (
-            await self._conn.execute(
-                sa.select(friendships)
-                .where(
-                    friendships.c.user_id == user_id,
-                    friendships.c.agent_id == agent_id,
-                )
-                .with_for_update()
-            )
-        ).one()
-        return _friendship(row, await _load_topics(self._conn, user_id, agent_id))
 
     async def save_friendship(self, f: Friendship, now: datetime) -> None:
         await self._conn.execute(
-            sa.update(friendships)
-            .where(
-                friendships.c.user_id == f.user_id,
-                friendships.c.agent_id == f.agent_id,
-            )
-            .values(
-                score=f.score,
-                level=f.level,
-                last_interaction_at=f.last_interaction_at,
-                updated_at=now,
-            )
+            _SAVE_FRIENDSHIP,
+            {
+                "key_user_id": f.user_id,
+                "key_agent_id": f.agent_id,
+                "score": f.score,
+                "level": f.level,
+                "last_interaction_at": f.last_interaction_at,
+                "updated_at": now,
+            },
         )
 
     async def save_topic_metrics(
@@ -158,30 +190,32 @@ class SqlAlchemyUnitOfWork:
 
     async def add_conversation(self, r: ConversationRecord) -> None:
         await self._conn.execute(
-            sa.insert(processed_conversations).values(
-                conversation_id=r.conversation_id,
-                user_id=r.user_id,
-                agent_id=r.agent_id,
-                started_at=r.started_at,
-                ended_at=r.ended_at,
-                score_delta=r.score_delta,
-                analysis=r.analysis,
-                degraded=r.degraded,
-                response=r.response,
-                rescore_status="pending" if r.rescore_input is not None else None,
-                rescore_input=r.rescore_input,
-            )
+            _ADD_CONVERSATION,
+            {
+                "conversation_id": r.conversation_id,
+                "user_id": r.user_id,
+                "agent_id": r.agent_id,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "score_delta": r.score_delta,
+                "analysis": r.analysis,
+                "degraded": r.degraded,
+                "response": r.response,
+                "rescore_status": "pending" if r.rescore_input is not None else None,
+                "rescore_input": r.rescore_input,
+            },
         )
 
     async def add_event(self, event: dict[str, Any]) -> None:
         await self._conn.execute(
-            sa.insert(outbox_events).values(
-                id=uuid.UUID(event["event_id"]),
-                event_type=event["event_type"],
-                routing_key=ROUTING_KEY,
-                payload=event,
-                attempts=0,
-            )
+            _ADD_EVENT,
+            {
+                "id": uuid.UUID(event["event_id"]),
+                "event_type": event["event_type"],
+                "routing_key": ROUTING_KEY,
+                "payload": event,
+                "attempts": 0,
+            },
         )
         self._events = True
 
@@ -287,9 +321,13 @@ class SqlAlchemyFriendshipStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads, in autocommit: no BEGIN before and no ROLLBACK after
+        (two round trips of three for a one-statement read). Under READ COMMITTED every
+        statement takes its own snapshot anyway, so reads see exactly what they saw in a
+        transaction; a read that needs one snapshot is one statement."""
         with self._tracer.start_as_current_span("db.read"), storage_errors():
             async with self._connection() as conn:
-                yield conn
+                yield await conn.execution_options(isolation_level=AUTOCOMMIT)
 
     async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None:
         async with self._read() as conn:
@@ -297,17 +335,8 @@ class SqlAlchemyFriendshipStore:
 
     async def get_friendship(self, user_id: str, agent_id: str) -> Friendship | None:
         async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(friendships).where(
-                        friendships.c.user_id == user_id,
-                        friendships.c.agent_id == agent_id,
-                    )
-                )
-            ).one_or_none()
-            if row is None:
-                return None
-            return _friendship(row, await _load_topics(conn, user_id, agent_id))
+            owner = {"user_id": user_id, "agent_id": agent_id}
+            return _with_topics((await conn.execute(_FRIENDSHIP_WITH_TOPICS, owner)).all())
 
     async def ping(self) -> None:
         async with self._read() as conn:
