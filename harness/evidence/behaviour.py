@@ -21,7 +21,9 @@ built by the checklist's ``app_factory`` from the environment of
   counts no call) and accepted once the CA bundle setting names the CA;
 - ``hostile_input_4xx``: NUL and lone surrogates in ids and text are 4xx, never a 5xx,
   and refused before any dependency call;
-- ``idempotent_per_owner``: two owners of one conversation id each get their own result.
+- ``idempotent_per_owner``: two owners of one conversation id each get their own result;
+- ``spans_around_calls``: every call that reached a fake ran in a span of its dependency
+  (the child records each OpenTelemetry span that ends).
 
 The whole probe runs once per gate run (``context.cache``) and only for the checks the
 judged items name. Each check is an :class:`Outcome`; the gate table shows it.
@@ -52,6 +54,7 @@ START_TIMEOUT_S = 60.0
 MARGIN_S = 0.5  # a cut may come this late after the timeout (scheduling, connect)
 PROBE_ORDER = (
     "tls_refused",
+    "spans_around_calls",
     "no_blocking",
     "hostile_input_4xx",
     "idempotent_per_owner",
@@ -114,6 +117,17 @@ class App:
     out: Path
     facts: dict[str, Any]
     log: Callable[[], str]
+
+    async def spans(self) -> list[dict[str, Any]]:
+        """Every span the app ended so far (the child writes them on SIGHUP)."""
+        path = self.out / "spans.json"
+        seen = path.stat().st_mtime_ns if path.exists() else None
+        os.kill(self.pid, signal.SIGHUP)
+        for _ in range(100):
+            if path.exists() and path.stat().st_mtime_ns != seen:
+                return list(json.loads(path.read_text())["spans"])
+            await asyncio.sleep(0.02)
+        raise EvidenceError("the app did not write its spans on SIGHUP")
 
     def blocking(self) -> list[dict[str, Any]]:
         path = self.out / "blocking.jsonl"
@@ -833,7 +847,37 @@ async def idempotent_per_owner(session: Session, params: dict[str, Any]) -> Outc
     return Outcome(not problems, "; ".join(parts), problems)
 
 
+async def spans_around_calls(session: Session, params: dict[str, Any]) -> Outcome:
+    """Each call that reached a fake ran inside a span of that dependency (name prefix) with
+    a duration: as many such spans as calls, and at least one call each."""
+    app = session.app()
+    prefixes: dict[str, str] = dict(params.get("spans", {"llm": "llm.", "memory": "memory."}))
+    for fake in prefixes:
+        await _reset(session, fake)
+    before = len(await app.spans())
+    user = _unique("probe-traced")
+    async with session.client("spans_around_calls", timeout=15.0) as c:
+        await c.post(f"{app.base_url}/v1/conversations/end", json=conversation(_unique("c"), user))
+        await c.post(f"{app.base_url}/v1/activities/suggest", json=suggest(user))
+    await asyncio.sleep(0.05)
+    spans = (await app.spans())[before:]
+    parts, problems = [], []
+    for fake, prefix in prefixes.items():
+        calls = (await _stats(session, fake))["calls_total"]
+        traced = [s for s in spans if s["name"].startswith(prefix)]
+        parts.append(f"{fake}: {calls} call(s), {len(traced)} '{prefix}*' span(s)")
+        if not calls:
+            problems.append(f"{fake}: no call reached the fake: the probe proves nothing")
+        elif len(traced) < calls:
+            problems.append(
+                f"{fake}: {calls - len(traced)} call(s) ran outside any '{prefix}*' span"
+            )
+    names = sorted({s["name"] for s in spans})
+    return Outcome(not problems, "; ".join(parts), [*problems, f"spans seen: {names}"])
+
+
 CHECKS: dict[str, Callable[[Session, dict[str, Any]], Awaitable[Outcome]]] = {
+    "spans_around_calls": spans_around_calls,
     "no_blocking": no_blocking,
     "breaker_opens": breaker_opens,
     "hang_ends_at_timeout": hang_ends_at_timeout,

@@ -7,9 +7,11 @@ started, writes ``DIR/facts.json``: what the app process *holds*, found on the h
 than in its settings (every SQLAlchemy engine's pool bounds, every httpx client's
 timeout). The parent reads that file as "started".
 
-The runtime blocking-call detector (blockbuster, scanned on the target's package) is
-switched on by SIGUSR1 and off by SIGUSR2; every blocking call it catches is appended to
-``DIR/blocking.jsonl`` even when the target swallows the BlockingError. A child process
+Every OpenTelemetry span that ends is kept (name, duration); SIGHUP writes them to
+``DIR/spans.json``. The runtime blocking-call detector (blockbuster, scanned on the
+target's package) is switched on by SIGUSR1 and off by SIGUSR2; every blocking call it
+catches is appended to ``DIR/blocking.jsonl`` even when the target swallows the
+BlockingError. A child process
 keeps the target's imports and module-level clients out of the gate's own process.
 """
 
@@ -29,6 +31,8 @@ from typing import Any
 
 FACTS = "facts.json"
 BLOCKING = "blocking.jsonl"
+SPANS = "spans.json"
+_spans: list[dict[str, Any]] = []  # every OpenTelemetry SDK span that ended, in order
 # The framework's own one-time work, not the target's: FastAPI reads each endpoint's source
 # file name on its first request (inspect.getsourcefile, an os.stat) and caches it.
 FRAMEWORK_ALLOWED = {"os.stat": ("fastapi/routing.py", {"_extract_endpoint_context"})}
@@ -77,6 +81,29 @@ def _http_clients() -> list[dict[str, Any]]:
     return found
 
 
+def _record_spans() -> None:
+    """Keep every ended SDK span's name and duration in memory (no I/O on the loop); SIGHUP
+    writes them to ``spans.json``. A target without the OpenTelemetry SDK records none."""
+    try:
+        from opentelemetry.sdk.trace import Span
+    except ImportError:
+        return
+    original = Span.end
+
+    def end(self: Span, end_time: int | None = None) -> None:
+        original(self, end_time)
+        if self.start_time is not None and self.end_time is not None:
+            _spans.append({"name": self.name, "ms": (self.end_time - self.start_time) / 1e6})
+
+    Span.end = end  # type: ignore[method-assign]
+
+
+def _dump_spans(out: Path) -> None:
+    tmp = out / (SPANS + ".tmp")
+    tmp.write_text(json.dumps({"count": len(_spans), "spans": _spans}))
+    tmp.replace(out / SPANS)
+
+
 def _record_blocking(path: Path) -> None:
     """Append every BlockingError to ``path``, whatever the target does with it afterwards."""
     from blockbuster import BlockingError
@@ -102,6 +129,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     _record_blocking(out / BLOCKING)
+    _record_spans()
     app = _load(args.factory)()
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", access_log=False,
@@ -121,6 +149,7 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, detector.activate)
     loop.add_signal_handler(signal.SIGUSR2, detector.deactivate)
+    loop.add_signal_handler(signal.SIGHUP, _dump_spans, out)
     loop.add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
     facts = {"pid": os.getpid(), "engines": _engines(), "http_clients": _http_clients()}
     tmp = out / (FACTS + ".tmp")
