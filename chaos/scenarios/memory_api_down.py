@@ -71,11 +71,28 @@ class MemoryApiDown(Scenario):
     def evaluate(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         during = m.during()
         ok = [s for s in during if s.status == 200]
-        start, _end = m.window()
-        steady = [s for s in during if s.t_s >= start + 0.5 * ctx.lb_timeout_s]
+        start, end = m.window()
+        steady_from = start + 0.5 * ctx.lb_timeout_s
+        steady = [s for s in during if s.t_s >= steady_from]
+        steady_calls = m.fake_delta(
+            "memory", steady_from, end, lambda st: float(st.get("calls_total", 0))
+        )
+        per_end = (
+            round(steady_calls / len(steady), 3) if steady_calls is not None and steady else None
+        )
         return [
             sanity_fault(m),
             sanity_load_during_fault(m, 5),
+            Expectation.check(
+                "breaker_stops_calls",
+                "calls reaching the fake Memory API per conversation end sent, from half an LB "
+                "timeout into the fault to its end (the fake's counters: an open breaker sends "
+                "only probes; a plain timeout calls on every conversation. A worker blocked "
+                "on its first call sends none either: no_504 and the latency judge that)",
+                per_end,
+                "<=",
+                0.5,
+            ),
             Expectation.check(
                 "no_504",
                 "conversation ends answered 504 while the Memory API is down",

@@ -286,3 +286,25 @@ def test_conversation_ends_in_the_open_period_are_what_breaker_calls_divide_by()
     start, end = m.window()
     ends = [s for s in m.samples if s.endpoint == END and start + OPEN_SETTLE_S <= s.t_s < end]
     assert ends  # the synthetic run sends load in the open period
+
+
+def test_memory_api_down_tells_a_breaker_from_a_plain_timeout_by_the_fakes_calls() -> None:
+    scenario = registry()["memory_api_down"]
+    ctx = context("refactored")
+    window = (2.0, 10.5)
+    load = samples(60, start_s=0, end_s=12, degraded=("memory",))
+    steady_from = window[0] + 0.5 * ctx.lb_timeout_s
+    steady_ends = [s.t_s for s in load if steady_from <= s.t_s < window[1]]
+
+    def run(calls_at: list[float]) -> Measurements:
+        m = measurements(load, window=window)
+        m.fake_series = {"memory": llm_series(calls_at)}
+        return m
+
+    # a breaker: the first timeouts, then one probe
+    breaker = by_name(scenario.evaluate(ctx, run([2.1, 2.5, 3.0, 3.6, 4.1, 9.0])))
+    assert breaker["breaker_stops_calls"].passed, breaker["breaker_stops_calls"].describe()
+    # a plain timeout: one call (that times out) for every conversation end
+    plain = by_name(scenario.evaluate(ctx, run(steady_ends)))
+    assert plain["breaker_stops_calls"].observed == 1.0
+    assert not plain["breaker_stops_calls"].passed
