@@ -168,6 +168,13 @@ MUTATIONS = [
         "S3",
         also=(("    processed_conversations.c.user_id == _USER,", "    sa.true(),"),),
     ),
+    Mutation(
+        "memory-call-untraced",
+        "refactored/infrastructure/http/memory.py",
+        '            with self._tracer.start_as_current_span("memory.add"):',
+        '            with __import__("contextlib").nullcontext():',
+        "H6",
+    ),
 ]
 
 
