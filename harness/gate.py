@@ -206,7 +206,8 @@ def run_gate(
             for evidence in item.evidence
             if not (fresh_only and evidence.kind in FRESH_EXCLUDED)
         ]
-        report.items.append(ItemResult(item, results))
+        if results:  # fresh_only: an item with run evidence only is not judged (never vacuous)
+            report.items.append(ItemResult(item, results))
     return report
 
 

@@ -32,6 +32,12 @@ evidence = [
 ]
 
 [[items]]
+id = "H3"
+title = "Backoff"
+why = "run evidence only"
+evidence = [{ kind = "dynamic", run = "chaos", scenario = "llm_429_storm" }]
+
+[[items]]
 id = "H6"
 title = "Tracing"
 why = "spans"
@@ -75,6 +81,8 @@ def test_static_findings_explain_an_item_the_probe_measures(
     assert not static.outcome.passed and not static.decisive
     assert not h6.passed  # no probe evidence: the static check still decides
     assert [e.kind for e in r5.evidence] == ["probe", "static"]  # fresh_only: no dynamic
+    # H3 has run evidence only: not judged at all rather than passing with no evidence
+    assert [i.item.id for i in report.items] == ["R5", "H6"]
 
 
 def test_a_failing_probe_fails_the_item_and_lists_the_explanation(
