@@ -575,8 +575,9 @@ async def hang_ends_at_timeout(session: Session, params: dict[str, Any]) -> Outc
             async with session.client("hang_ends_at_timeout", timeout=wait_s) as c:
                 answer = await c.post(f"{app.base_url}{DEPENDENCY_ROUTE[dependency]}", json=body)
                 status = answer.status_code
+                fallback = answer.status_code == 200 and FALLBACK_USED[dependency](_json(answer))
         except httpx.TimeoutException:
-            status = f"no answer in {wait_s:g}s"
+            status, fallback = f"no answer in {wait_s:g}s", False
         took = time.monotonic() - started
         hangs = (await _stats(session, dependency)).get("hangs", {})
         await _faults(session, dependency, None)  # releases whatever still hangs
@@ -593,7 +594,7 @@ async def hang_ends_at_timeout(session: Session, params: dict[str, Any]) -> Outc
             problems.append(f"{dependency}: no call reached the hanging fake (answer {status})")
         elif hangs.get("released") or not hangs.get("cut") or (bound and cut_max > bound):
             problems.append(f"{dependency}: a hung call was not cut at its timeout ({hangs})")
-        if not isinstance(status, int) or status >= 500:
+        if not fallback:
             problems.append(
                 f"{dependency}: the request did not answer with its fallback ({status})"
             )
@@ -611,6 +612,21 @@ async def hang_ends_at_timeout(session: Session, params: dict[str, Any]) -> Outc
         f"{len(unbounded)} without a read timeout"
     )
     return Outcome(not problems, "; ".join(parts), problems)
+
+
+def _json(answer: httpx.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# how an answer says it used its fallback (the API's fields, docs/conventions.md §4)
+FALLBACK_USED: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "llm": lambda body: body.get("source") == "fallback",
+    "memory": lambda body: "memory" in str(body.get("degraded", "")),
+}
 
 
 def _seconds(bound: float | None) -> str:
