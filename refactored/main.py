@@ -337,7 +337,8 @@ async def _wire(
         )
         tasks.append(relay.run())
     # a committed outbox event wakes this worker's relay rather than waiting for its poll
-    event_committed = relay.notify if relay is not None else None
+    # (with no broker to publish to, a wake-up would only count the backlog again)
+    event_committed = relay.notify if relay is not None and publisher is not None else None
 
     store_tracer = tracing.tracer(SqlAlchemyFriendshipStore.__module__)
     store = o.store

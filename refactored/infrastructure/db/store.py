@@ -76,6 +76,11 @@ _SAVE_FRIENDSHIP = sa.update(friendships).where(
     friendships.c.user_id == sa.bindparam("key_user_id"),
     friendships.c.agent_id == sa.bindparam("key_agent_id"),
 )
+_NEW_TOPIC = insert(topic_metrics)
+_SAVE_TOPICS = _NEW_TOPIC.on_conflict_do_update(
+    index_elements=["user_id", "agent_id", "topic"],
+    set_={c: _NEW_TOPIC.excluded[c] for c in ("mentions", "positive", "negative", "last_seen")},
+)
 _ADD_CONVERSATION = sa.insert(processed_conversations)
 _ADD_EVENT = sa.insert(outbox_events)
 AUTOCOMMIT = "AUTOCOMMIT"
@@ -165,28 +170,21 @@ class SqlAlchemyUnitOfWork:
     ) -> None:
         if not metrics:
             return
-        stmt = insert(topic_metrics).values(
-            [
-                {
-                    "user_id": user_id,
-                    "agent_id": agent_id,
-                    "topic": m.topic,
-                    "mentions": m.mentions,
-                    "positive": m.positive,
-                    "negative": m.negative,
-                    "last_seen": m.last_seen,
-                }
-                for m in metrics
-            ]
-        )
-        await self._conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["user_id", "agent_id", "topic"],
-                set_={
-                    c: stmt.excluded[c] for c in ("mentions", "positive", "negative", "last_seen")
-                },
-            )
-        )
+        rows = [
+            {
+                "user_id": user_id,
+                "agent_id": agent_id,
+                "topic": m.topic,
+                "mentions": m.mentions,
+                "positive": m.positive,
+                "negative": m.negative,
+                "last_seen": m.last_seen,
+            }
+            for m in metrics
+        ]
+        # one cached statement, executed for every row in one pipelined round trip (a
+        # multi-VALUES statement was compiled anew on every call)
+        await self._conn.execute(_SAVE_TOPICS, rows)
 
     async def add_conversation(self, r: ConversationRecord) -> None:
         await self._conn.execute(

@@ -43,3 +43,12 @@ def build_client(
     return httpx.AsyncClient(
         base_url=base_url, timeout=timeout, transport=async_transport, headers=headers or {}
     )
+
+
+def endpoint(client: httpx.AsyncClient, path: str) -> httpx.URL:
+    """``path`` under the client's base URL, resolved once, exactly as httpx merges it.
+
+    httpx parses and merges a relative URL on every request; an absolute one is used as is.
+    """
+    base = client.base_url
+    return base.copy_with(raw_path=base.raw_path + path.lstrip("/").encode("ascii"))

@@ -22,6 +22,7 @@ from refactored.domain.analysis import (
     normalise_questions,
     normalise_topics,
 )
+from refactored.infrastructure.http.clients import endpoint
 from refactored.infrastructure.http.responses import json_body, send
 
 INSTRUCTIONS = {
@@ -49,6 +50,7 @@ class HttpxLlmAnalyzer:
         tracer: trace.Tracer | None = None,
     ) -> None:
         self._client = client
+        self._url = endpoint(client, "chat/completions")
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._policy = policy
@@ -70,7 +72,7 @@ class HttpxLlmAnalyzer:
                 "llm.chat_completions", attributes={"task": task}
             ):
                 response = await send(
-                    lambda: self._client.post("chat/completions", json=body, headers=self._headers),
+                    lambda: self._client.post(self._url, json=body, headers=self._headers),
                     "llm",
                 )
                 return _content(json_body(response, "llm"))
