@@ -62,6 +62,20 @@ def _engines() -> list[dict[str, Any]]:
     return found
 
 
+def _heap_facts() -> dict[str, Any]:
+    """Engines and HTTP clients on the heap. gc.get_objects() does not see what the app
+    moved to the permanent generation (gc.freeze() after start-up): thawed for the scan,
+    frozen again after it."""
+    frozen = gc.get_freeze_count()
+    if frozen:
+        gc.unfreeze()
+    try:
+        return {"engines": _engines(), "http_clients": _http_clients(), "gc_frozen": frozen}
+    finally:
+        if frozen:
+            gc.freeze()
+
+
 def _http_clients() -> list[dict[str, Any]]:
     """Every httpx client alive in this process and the timeouts it was built with."""
     import httpx
@@ -151,7 +165,7 @@ async def _serve(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGUSR2, detector.deactivate)
     loop.add_signal_handler(signal.SIGHUP, _dump_spans, out)
     loop.add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
-    facts = {"pid": os.getpid(), "engines": _engines(), "http_clients": _http_clients()}
+    facts = {"pid": os.getpid(), **_heap_facts()}
     tmp = out / (FACTS + ".tmp")
     tmp.write_text(json.dumps(facts, default=str))
     tmp.replace(out / FACTS)  # the parent polls for it: written whole or not at all
