@@ -75,6 +75,20 @@ class RetryPolicy:
             self.on_retry()
 
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        # The first attempt runs without tenacity (building its machinery per call cost
+        # more CPU than the HTTP call's own parsing, docs/performance.md); a transient
+        # failure is replayed as tenacity's first attempt, which then decides exactly as
+        # if it had run it: the wait, the stop, the retries.
+        try:
+            return await attempt()
+        except TransientFailure as exc:
+            first: list[TransientFailure] = [exc]
+
+        async def replay_first_then_attempt() -> T:
+            if first:
+                raise first.pop()
+            return await attempt()
+
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientFailure),
             wait=self._wait,
@@ -85,5 +99,5 @@ class RetryPolicy:
         )
         async for try_ in retrying:
             with try_:
-                return await attempt()
+                return await replay_first_then_attempt()
         raise AssertionError("unreachable: tenacity re-raises the last error")
