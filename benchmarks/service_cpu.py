@@ -24,7 +24,8 @@ Each workload runs ``--rounds`` times on the same service; the report gives ever
 and the median and spread. Writes ``reports/bench-service-cpu.json``.
 
     python -m benchmarks.service_cpu [--workload suggest end] [--clients 64] [--duration 20]
-    python -m benchmarks.service_cpu --workload suggest --rounds 1 --py-spy reports/profile
+    python -m benchmarks.service_cpu --rounds 1 --py-spy reports/profile  # + py-spy raw profiles
+    python -m benchmarks.service_cpu --top reports/profile/suggest-0.txt   # their top entries
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +55,7 @@ PATHS = {"suggest": "/v1/activities/suggest", "end": "/v1/conversations/end"}
 PER_ADDRESS = 50  # requests per source address: below every route's limit (60/minute)
 AGENT = "bench-agent"
 DRIVER_START_DELAY_S = 2.0  # the driver imports aiohttp and opens no connection before this
+ENDPOINT_FRAME = "run_endpoint_function"  # FastAPI's call of the route's function
 TOPICS = ("music", "food", "travel", "sports", "movies")
 
 
@@ -156,8 +159,8 @@ class Service:
     rate_limit_store: str
 
 
-def tree_cpu(root_pid: int) -> dict[int, float]:
-    """user + system CPU seconds of ``root_pid`` and each of its descendants."""
+def tree_cpu(root_pid: int, system_only: bool = False) -> dict[int, float]:
+    """user + system (or system only) CPU seconds of ``root_pid`` and of each descendant."""
     root = psutil.Process(root_pid)
     seconds: dict[int, float] = {}
     for proc in (root, *root.children(recursive=True)):
@@ -165,7 +168,7 @@ def tree_cpu(root_pid: int) -> dict[int, float]:
             times = proc.cpu_times()
         except psutil.Error:
             continue
-        seconds[proc.pid] = times.user + times.system
+        seconds[proc.pid] = times.system if system_only else times.user + times.system
     return seconds
 
 
@@ -252,12 +255,14 @@ def run_round(
     try:
         time.sleep(max(0.0, window[0] - time.monotonic()))
         before = tree_cpu(service.master_pid)
+        system_before = sum(tree_cpu(service.master_pid, system_only=True).values())
         fakes_before = {k: sum(tree_cpu(p).values()) for k, p in service.fake_pids.items()}
         driver_before = sum(tree_cpu(driver.pid).values())
         if args.py_spy:
             profiler = start_profiler(service, args, workload, index)
         time.sleep(max(0.0, window[1] - time.monotonic()))
         after = tree_cpu(service.master_pid)
+        system_after = sum(tree_cpu(service.master_pid, system_only=True).values())
         fakes_after = {k: sum(tree_cpu(p).values()) for k, p in service.fake_pids.items()}
         driver_after = sum(tree_cpu(driver.pid).values())
     finally:
@@ -289,6 +294,7 @@ def run_round(
         "source_addresses": result["addresses"],
         "rps": round(ok / args.duration, 1),
         "service_cpu_s": round(cpu_s, 3),
+        "service_system_cpu_s": round(system_after - system_before, 3),
         "service_cpu_ms_per_request": round(cpu_s / ok * 1000, 3) if ok else None,
         "service_cpu_percent": round(cpu_s / args.duration * 100, 1),
         "service_cpu_s_by_process": per_process,
@@ -309,6 +315,30 @@ def start_profiler(
     argv = [binary, "record", "--pid", str(workers[0].pid), "--format", "raw"]
     argv += ["--rate", "200", "--duration", str(int(args.duration) - 1), "-o", str(out)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def top_entries(path: Path, n: int = 25) -> str:
+    """The top of a ``py-spy record --format raw`` profile: the share of samples per
+    function, by itself (self) and with what it calls (inclusive)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") else f for f in stack.split(";")]
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            inclusive[frame] += samples
+    lines = [f"{total} samples; self:"]
+    lines += [f"  {100 * v / total:5.1f}%  {k}" for k, v in own.most_common(n)]
+    # the server, the loop and the middleware chain hold every endpoint call: below it only
+    endpoint = max((v for k, v in inclusive.items() if k.startswith(ENDPOINT_FRAME)), default=0)
+    lines.append(f"inclusive, below {ENDPOINT_FRAME} ({100 * endpoint / total:.1f}%):")
+    below = [(k, v) for k, v in inclusive.most_common() if v < endpoint][:n]
+    lines += [f"  {100 * v / total:5.1f}%  {k}" for k, v in below]
+    return "\n".join(lines)
 
 
 def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -405,12 +435,16 @@ def main(argv: list[str] | None = None) -> int:
         "never fire on a loaded machine, so every request takes the full path)",
     )
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile the first worker")
+    parser.add_argument("--top", type=Path, metavar="RAW", help="print a py-spy raw profile's top")
     parser.add_argument(
         "--output",
         type=Path,
         default=Path(os.environ.get("REPORTS_DIR", "reports")) / "bench-service-cpu.json",
     )
     args = parser.parse_args(argv)
+    if args.top:
+        print(top_entries(args.top))
+        return 0
     if args.drive:
         result = asyncio.run(drive(json.loads(args.drive.read_text())))
         json.dump(result, sys.stdout)
