@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest
 .DEFAULT_GOAL := help
 .PHONY: help setup test test-unit test-integration test-chaos test-contracts test-load lint format clean \
 	setup-browser up down status chaos load demo ablation bench compare gate contracts bench-toxiproxy bench-transports \
-	fuzz
+	fuzz bench-service-cpu
 
 # Knobs (also documented in README.md): which scenario and target, the time scale.
 SCENARIO ?= all
@@ -117,3 +117,8 @@ bench-toxiproxy: setup ## overhead of the bundled Toxiproxy server with no toxic
 
 bench-transports: setup ## httpx transports against a 200 ms upstream (why refactored uses httpx-aiohttp)
 	$(PY) -m benchmarks.http_transports
+
+# BENCH_ARGS: more options of benchmarks/service_cpu.py (--clients, --duration, --rounds,
+# --workload suggest|end, --py-spy DIR); docs/performance.md reads its figures
+bench-service-cpu: setup ## refactored's CPU ms per request (whole gunicorn tree), suggest and conversation end
+	$(PY) -m benchmarks.service_cpu --workers $(STACK_WORKERS) $(BENCH_ARGS)
