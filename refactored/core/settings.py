@@ -216,6 +216,15 @@ class Settings(BaseSettings):
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
 
+    def scaled_or_none(
+        self, seconds: float | None, policy: Policy = Policy.TIMEOUTS
+    ) -> float | None:
+        """``seconds`` scaled while ``policy`` is on; None (unbounded) when it is switched
+        off with RESILIENCE_DISABLE. The one place a disabled bound becomes "no bound"."""
+        if seconds is None or not self.enabled(policy):
+            return None
+        return self.scaled(seconds)
+
     @property
     def async_database_url(self) -> str:
         url = self.database_url

@@ -43,7 +43,9 @@ class Mutation:
 
 
 SETTINGS = "refactored/core/settings.py"
-MAIN = "refactored/main.py"
+WIRING = "refactored/infrastructure/wiring"
+DEPENDENCIES = f"{WIRING}/dependencies.py"
+USE_CASES = f"{WIRING}/use_cases.py"
 DISABLE = "    resilience_disable: Annotated[frozenset[Policy], NoDecode] = frozenset()"
 MUTATIONS = [
     Mutation(
@@ -104,17 +106,17 @@ MUTATIONS = [
     ),
     Mutation(
         "llm-breaker-none",
-        MAIN,
-        '        _policy(s, "llm", s.llm_timeout_s, alerts, breakers.get("llm"), o.retry_sleep),',
-        '        _policy(s, "llm", s.llm_timeout_s, alerts, None, o.retry_sleep),',
+        DEPENDENCIES,
+        '        dependency_policy(s, "llm", s.llm_timeout_s, alerts, guards.get("llm"), '
+        "o.retry_sleep),",
+        '        dependency_policy(s, "llm", s.llm_timeout_s, alerts, None, o.retry_sleep),',
         "R4",
     ),
     Mutation(
         "memory-breaker-none",
-        MAIN,
-        '        _policy(s, "memory", s.memory_timeout_s, alerts, breakers.get("memory"), '
-        "o.retry_sleep),",
-        '        _policy(s, "memory", s.memory_timeout_s, alerts, None, o.retry_sleep),',
+        DEPENDENCIES,
+        '        s, "memory", s.memory_timeout_s, alerts, guards.get("memory"), o.retry_sleep',
+        '        s, "memory", s.memory_timeout_s, alerts, None, o.retry_sleep',
         "R4",
     ),
     Mutation(
@@ -126,7 +128,7 @@ MUTATIONS = [
     ),
     Mutation(
         "time-sleep-in-sync-method",
-        MAIN,
+        USE_CASES,
         "        return datetime.now(UTC)",
         '        return __import__("time").sleep(0.001) or datetime.now(UTC)',
         "H1",
@@ -141,9 +143,9 @@ MUTATIONS = [
     ),
     Mutation(
         "llm-client-without-timeout",
-        MAIN,
-        "        client(s.llm_base_url, s.llm_timeout_s),",
-        "        client(s.llm_base_url, None),",
+        DEPENDENCIES,
+        "        http_client(a, s.llm_base_url, s.llm_timeout_s),",
+        "        http_client(a, s.llm_base_url, None),",
         "H2",
     ),
     Mutation(
