@@ -1,6 +1,6 @@
 """llm_down: the LLM is down, then comes back (handbook 3.2.1: circuit breaker).
 
-Fault: the fake LLM answers 500 to every call for 1.5 breaker recovery timeouts, then
+Fault: the fake LLM answers 500 to every call for 2.5 breaker recovery timeouts, then
 answers normally; the load continues for one more recovery timeout. (An error the fake
 *answers*, not a refused connection: so the fake counts every call that reaches it, and the
 breaker is seen from outside, the same way on both targets.)
@@ -49,8 +49,10 @@ class LlmDown(Scenario):
 
     def timeline(self, ctx: ScenarioContext) -> Timeline:
         return Timeline.of(
-            # the first probe (one recovery timeout after the breaker opened) falls inside
-            fault_s=max(1.5 * ctx.breaker_recovery_s, 5.0),
+            # the first probe comes one recovery timeout after the breaker opened, and the
+            # opening itself may take seconds on a loaded machine: 2.5 recovery timeouts
+            # keep that probe well inside (1.5 let it land past the end: breaker_probes 0)
+            fault_s=max(2.5 * ctx.breaker_recovery_s, 5.0),
             recovery_s=max(ctx.breaker_recovery_s + 2.5, 5.0),
         )
 
