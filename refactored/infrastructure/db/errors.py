@@ -13,6 +13,7 @@ from refactored.application.errors import DuplicateConversation, InvalidInput, S
 # SQLSTATE class 22, "data exception": the statement's values were refused (NUL, a datetime
 # or number out of range, an invalid text representation); the database itself is fine.
 DATA_EXCEPTION_CLASS = "22"
+SYNTAX_OR_ACCESS_CLASS = "42"  # syntax error, undefined table or column, privileges
 
 
 def _refused_values(exc: sa_exc.DBAPIError) -> bool:
@@ -44,5 +45,16 @@ def storage_errors() -> Iterator[None]:
         if isinstance(exc, sa_exc.ProgrammingError):
             raise
         raise StorageUnavailable(f"database error: {str(exc.orig)[:200]}") from exc
-    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+    except asyncpg.PostgresError as exc:  # the hot read runs on asyncpg itself (store.py)
+        code = exc.sqlstate or ""
+        if code.startswith(DATA_EXCEPTION_CLASS):
+            raise InvalidInput(f"invalid value for storage: {str(exc)[:200]}") from exc
+        if code.startswith(SYNTAX_OR_ACCESS_CLASS):  # a bug (SQLAlchemy: ProgrammingError)
+            raise
+        raise StorageUnavailable(f"database error: {str(exc)[:200]}") from exc
+    except asyncpg.InterfaceError as exc:
+        if isinstance(exc, ValueError):  # asyncpg could not encode an argument
+            raise InvalidInput(f"invalid value for storage: {str(exc)[:200]}") from exc
+        raise StorageUnavailable(f"database unreachable: {exc!r}") from exc
+    except (OSError, TimeoutError) as exc:
         raise StorageUnavailable(f"database unreachable: {exc!r}") from exc

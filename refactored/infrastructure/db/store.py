@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from refactored.application.errors import StorageUnavailable
@@ -50,6 +52,11 @@ _FRIENDSHIP_WITH_TOPICS = (
     .select_from(friendships.outerjoin(topic_metrics, _OWNED_TOPICS))
     .where(friendships.c.user_id == _USER, friendships.c.agent_id == _AGENT)
 )
+# The hot read runs on asyncpg itself (SQLAlchemy's execution layer cost more CPU than the
+# query, docs/performance.md): the same statement, compiled once for asyncpg's $n params.
+FRIENDSHIP_WITH_TOPICS_SQL = str(
+    _FRIENDSHIP_WITH_TOPICS.compile(dialect=asyncpg_dialect(paramstyle="numeric_dollar"))
+)
 # Under the row lock the topics are read by a statement of their own, after the lock is
 # held: a joined read that waited for the lock would re-check the friendship row only and
 # return the topics of its older snapshot (a lost update on the topic counters).
@@ -86,16 +93,28 @@ _ADD_EVENT = sa.insert(outbox_events)
 AUTOCOMMIT = "AUTOCOMMIT"
 
 
-def _with_topics(rows: Sequence[Any]) -> Friendship | None:
-    """The friendship of ``_FRIENDSHIP_WITH_TOPICS``'s rows (None: no row)."""
-    if not rows:
+def _with_topics(records: Sequence[asyncpg.Record]) -> Friendship | None:
+    """The friendship of ``FRIENDSHIP_WITH_TOPICS_SQL``'s records (None: no record)."""
+    if not records:
         return None
     topics = {
-        r.t_topic: TopicMetric(r.t_topic, r.t_mentions, r.t_positive, r.t_negative, r.t_last_seen)
-        for r in rows
-        if r.t_topic is not None
+        r["t_topic"]: TopicMetric(
+            r["t_topic"], r["t_mentions"], r["t_positive"], r["t_negative"], r["t_last_seen"]
+        )
+        for r in records
+        if r["t_topic"] is not None
     }
-    return _friendship(rows[0], topics)
+    f = records[0]
+    return Friendship(
+        f["user_id"],
+        f["agent_id"],
+        f["score"],
+        f["level"],
+        f["last_interaction_at"],
+        f["last_decay_date"],
+        f["summary"],
+        topics,
+    )
 
 
 def _friendship(row: Any, topics: dict[str, TopicMetric]) -> Friendship:
@@ -331,10 +350,21 @@ class SqlAlchemyFriendshipStore:
         async with self._read() as conn:
             return await _stored_response(conn, key)
 
+    @asynccontextmanager
+    async def _driver_read(self) -> AsyncIterator[asyncpg.Connection]:
+        """The pooled connection's own asyncpg connection, for the hot read: pool, bounds,
+        invalidation and span as :meth:`_read`. Outside a transaction (SQLAlchemy's adapter
+        never began one: returning the connection rolls nothing back); asyncpg's errors are
+        translated by ``storage_errors`` like SQLAlchemy's."""
+        with self._tracer.start_as_current_span("db.read"), storage_errors():
+            async with self._connection() as conn:
+                started = conn.sync_connection
+                assert started is not None  # engine.connect() started it
+                yield started.connection.driver_connection
+
     async def get_friendship(self, user_id: str, agent_id: str) -> Friendship | None:
-        async with self._read() as conn:
-            owner = {"user_id": user_id, "agent_id": agent_id}
-            return _with_topics((await conn.execute(_FRIENDSHIP_WITH_TOPICS, owner)).all())
+        async with self._driver_read() as driver:
+            return _with_topics(await driver.fetch(FRIENDSHIP_WITH_TOPICS_SQL, user_id, agent_id))
 
     async def ping(self) -> None:
         async with self._read() as conn:
