@@ -3,7 +3,8 @@
 * Declared with slowapi: ``@limiter.limit(...)`` on each route, RATE_LIMIT_DEFAULT for
   every other route and for paths no route matches. The slowapi ``Limiter`` is only the
   registry of those declarations (it is built disabled, its decorator counts nothing).
-* Counted by :class:`~refactored.infrastructure.web.rate_limit.RateLimitMiddleware`
+* Counted by :class:`~refactored.infrastructure.web.rate_limit.RateLimitGate` (the request
+  pipeline's first step)
   before routing, body reading and validation, so a 404, 405, 413 or 422 costs the
   client like any other request; the key is (client, route template), so 150 different
   friendship URLs are one budget. The client is the TCP peer or, behind a trusted
@@ -45,7 +46,7 @@ REDIS_SCHEMES = ("redis", "rediss")
 
 
 def build_limiter(default: str) -> Limiter:
-    """The registry of the routes' limits (RateLimitMiddleware enforces them)."""
+    """The registry of the routes' limits (RateLimitGate enforces them)."""
     return Limiter(
         key_func=get_remote_address,  # never called: the limiter is disabled
         enabled=False,

@@ -1,4 +1,4 @@
-"""RateLimitMiddleware: every request counts, before routing, body reading and validation.
+"""RateLimitGate: every request counts, before routing, body reading and validation.
 
 The route template is found the way the router will find it (first full match, else the
 first partial one: a 405 counts against its route); a path no route matches counts
@@ -13,7 +13,7 @@ from typing import Any
 
 from limits import RateLimitItem
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from refactored.infrastructure.observability.metrics import rate_limited
 from refactored.infrastructure.web.client_address import client_address, forwarded_chain
@@ -22,6 +22,7 @@ from refactored.infrastructure.web.middleware import send_json
 
 log = logging.getLogger(__name__)
 UNMATCHED = "unmatched"
+MAX_ROUTE_KEYS = 1024
 PROXY_HEADERS_REWROTE = (
     "the client address has port 0 and the request an X-Forwarded-For: uvicorn's proxy "
     "headers replaced the TCP peer before TRUSTED_PROXIES could judge it; run gunicorn/"
@@ -52,19 +53,20 @@ def find_route(
     return partial
 
 
-class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, limits: RateLimits) -> None:
-        self.app = app
+class RateLimitGate:
+    """Counts the request (RequestPipeline calls it first); False: it answered the 429."""
+
+    def __init__(self, limits: RateLimits) -> None:
         self.limits = limits
         self._items: dict[str, tuple[RateLimitItem, ...]] = {}
+        self._routes: dict[tuple[str, str], tuple[str, BaseRoute | None]] = {}
         self._warned = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limits.enabled:
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope, send: Send) -> bool:
+        if not self.limits.enabled:
+            return True
         app = scope["app"]
-        _, template, route = find_route(app.routes, scope)
+        template, route = self._route_of(app.routes, scope)
         peer = scope.get("client")
         chain = forwarded_chain(
             v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-forwarded-for"
@@ -76,13 +78,25 @@ class RateLimitMiddleware:
         alerts = getattr(getattr(app.state, "container", None), "alerts", None)
         refusal = await self.limits.hit(client, template, self._limits_of(template, route), alerts)
         if refusal is None:
-            await self.app(scope, receive, send)
-            return
+            return True
         if route is not None:
             scope["route"] = route  # the request metrics label the 429 with its route
         rate_limited.labels(template).inc()
         body = {"detail": f"rate limit exceeded: {refusal.limit}", "error": "rate_limited"}
         await send_json(send, 429, body, [(b"retry-after", str(refusal.retry_after_s).encode())])
+        return False
+
+    def _route_of(self, routes: Iterable[BaseRoute], scope: Scope) -> tuple[str, BaseRoute | None]:
+        """find_route's answer, kept per (method, path) for the first MAX_ROUTE_KEYS paths
+        (the routes are fixed once the app serves; paths with parameters are many)."""
+        key = (scope["method"], scope["path"])
+        found = self._routes.get(key)
+        if found is None:
+            _, template, route = find_route(routes, scope)
+            found = (template, route)
+            if len(self._routes) < MAX_ROUTE_KEYS:
+                self._routes[key] = found
+        return found
 
     def _limits_of(self, template: str, route: BaseRoute | None) -> tuple[RateLimitItem, ...]:
         items = self._items.get(template)

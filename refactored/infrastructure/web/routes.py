@@ -95,7 +95,7 @@ def build_router(settings: Settings, limiter: Limiter) -> APIRouter:
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return JSONResponse({"detail": "invalid admin token"}, status_code=401)
         _not_in_future(request, [(("body", "now"), body.now if body else None)])
-        # An operator job, exempt from the user-request deadline (DeadlineMiddleware) and
+        # An operator job, exempt from the user-request deadline (RequestPipeline) and
         # bounded by its own JOB_TIMEOUT_S instead: call it on the service, not through the LB.
         container = _container(request)
         s = container.settings
