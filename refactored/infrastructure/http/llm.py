@@ -22,7 +22,7 @@ from refactored.domain.analysis import (
     normalise_questions,
     normalise_topics,
 )
-from refactored.infrastructure.http.clients import endpoint
+from refactored.infrastructure.http.clients import JsonPoster, endpoint
 from refactored.infrastructure.http.responses import json_body, send
 
 INSTRUCTIONS = {
@@ -49,10 +49,9 @@ class HttpxLlmAnalyzer:
         policy: DependencyPolicy,
         tracer: trace.Tracer | None = None,
     ) -> None:
-        self._client = client
-        self._url = endpoint(client, "chat/completions")
+        auth = {"Authorization": f"Bearer {api_key}"}
+        self._post = JsonPoster(client, endpoint(client, "chat/completions"), auth)
         self._model = model
-        self._headers = {"Authorization": f"Bearer {api_key}"}
         self._policy = policy
         self._tracer = tracer or trace.get_tracer(__name__)
 
@@ -72,7 +71,7 @@ class HttpxLlmAnalyzer:
                 "llm.chat_completions", attributes={"task": task}
             ):
                 response = await send(
-                    lambda: self._client.post(self._url, json=body, headers=self._headers),
+                    lambda: self._post(body),
                     "llm",
                 )
                 return _content(json_body(response, "llm"))

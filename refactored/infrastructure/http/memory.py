@@ -11,7 +11,7 @@ from refactored.application.errors import MemoryUnavailable
 from refactored.application.ports import Message
 from refactored.core.resilience.errors import CallFailed
 from refactored.core.resilience.policy import DependencyPolicy
-from refactored.infrastructure.http.clients import endpoint
+from refactored.infrastructure.http.clients import JsonPoster, endpoint
 from refactored.infrastructure.http.responses import json_body, send
 
 
@@ -23,9 +23,8 @@ class HttpxMemoryStore:
         policy: DependencyPolicy,
         tracer: trace.Tracer | None = None,
     ) -> None:
-        self._client = client
-        self._url = endpoint(client, "v1/memories/")
-        self._headers = {"Authorization": f"Token {api_key}"} if api_key else {}
+        auth = {"Authorization": f"Token {api_key}"} if api_key else {}
+        self._post = JsonPoster(client, endpoint(client, "v1/memories/"), auth)
         self._policy = policy
         self._tracer = tracer or trace.get_tracer(__name__)
 
@@ -39,7 +38,7 @@ class HttpxMemoryStore:
         async def attempt() -> int:
             with self._tracer.start_as_current_span("memory.add"):
                 response = await send(
-                    lambda: self._client.post(self._url, json=body, headers=self._headers),
+                    lambda: self._post(body),
                     "memory",
                 )
                 results = json_body(response, "memory").get("results")

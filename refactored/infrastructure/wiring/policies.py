@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from prometheus_client import Histogram
+
 from refactored.application.ports import AlertSink
 from refactored.core.resilience.breaker import CircuitBreaker
 from refactored.core.resilience.policy import DependencyPolicy
@@ -60,8 +62,13 @@ def dependency_policy(
     """Timeout (scaled; None with timeouts off), retry (None with retry off), ``breaker``."""
     reserve = settings.scaled_or_none(settings.dependency_deadline_reserve_s) or 0.0
 
+    durations: dict[str, Histogram] = {}  # per outcome: labels() locks and checks per call
+
     def observe(outcome: str, seconds: float) -> None:
-        metrics.dependency_call_duration.labels(name, outcome).observe(seconds)
+        child = durations.get(outcome)
+        if child is None:
+            child = durations[outcome] = metrics.dependency_call_duration.labels(name, outcome)
+        child.observe(seconds)
         if outcome == "rate_limited":
             alerts.alert("P1", f"Rate limited by {name} (429)", f"{name} answered 429")
 
