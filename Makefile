@@ -59,7 +59,7 @@ lint: setup ## ruff (with the ASYNC rules), import-linter, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy refactored harness legacy
+	$(VENV)/bin/mypy legacy refactored doubles testbed chaos loadtests harness contracts benchmarks
 
 format: setup ## apply ruff's formatter and safe fixes
 	$(VENV)/bin/ruff format .
@@ -113,7 +113,7 @@ contracts: setup ## contract tests legacy vs refactored (CONTRACTS_PROFILE=fast|
 	$(PYTEST) contracts -m contracts
 
 bench-toxiproxy: setup ## overhead of the bundled Toxiproxy server with no toxic
-	$(PY) -m chaos.toxiproxy.bench
+	$(PY) -m harness.bench_toxiproxy
 
 bench-transports: setup ## httpx transports against a 200 ms upstream (why refactored uses httpx-aiohttp)
 	$(PY) -m benchmarks.http_transports

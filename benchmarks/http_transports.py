@@ -28,8 +28,8 @@ import httpx
 from aiohttp import web
 from httpx_aiohttp import AiohttpTransport
 
-from harness.net import LOOPBACK, free_port, wait_for_http
-from harness.processes import ProcessGroup
+from testbed.net import LOOPBACK, free_port, wait_for_http
+from testbed.processes import ProcessGroup
 
 UPSTREAM_DELAY_S = 0.2
 

@@ -1,10 +1,10 @@
 """CPU time the refactored service spends per request, under a closed loop of clients.
 
-Boots what the request needs, the way the stack runs it (``harness.services``: gunicorn
+Boots what the request needs, the way the stack runs it (``testbed.services``: gunicorn
 with uvicorn workers, the same command line), straight on the service (no load balancer,
-no Toxiproxy): a migrated scratch PostgreSQL database, the fakes from ``chaos/fakes``
+no Toxiproxy): a migrated scratch PostgreSQL database, the fakes from ``doubles/fakes``
 (the LLM answers after a fixed ``--latency-ms``, 200 ms), the rate limiter's shared store
-(``harness.rate_limit_store``: Redis when one answers). The rate limiter stays on with
+(``testbed.rate_limit_store``: Redis when one answers). The rate limiter stays on with
 its default limits: each client rotates through loopback source addresses (127.B.x.y),
 at most ``PER_ADDRESS`` requests from each, so no client is ever throttled and the
 store's round trips stay in the bill.
@@ -48,7 +48,7 @@ from typing import Any
 
 import psutil
 
-from harness.processes import ProcessGroup
+from testbed.processes import ProcessGroup
 
 WORKLOADS = ("suggest", "end")
 PATHS = {"suggest": "/v1/activities/suggest", "end": "/v1/conversations/end"}
@@ -199,10 +199,10 @@ def seed_friendships(database_url: str, clients: int) -> None:
 
 
 def boot(group: ProcessGroup, args: argparse.Namespace, database_url: str) -> Service:
-    from chaos.fakes.testing import start_fake
-    from harness.rate_limit_store import rate_limit_store
-    from harness.services import configured_app_deadline_s, start_service
-    from harness.stack import build_service_env
+    from testbed.fakes import start_fake
+    from testbed.rate_limit_store import rate_limit_store
+    from testbed.services import configured_app_deadline_s, start_service
+    from testbed.stack import build_service_env
 
     fakes = {kind: start_fake(group, kind) for kind in ("llm", "memory", "webhook")}
     fakes["llm"].control.set_faults(latency_ms=args.latency_ms)
@@ -372,7 +372,7 @@ def git_commit() -> str | None:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from harness.postgres import postgres_server, temporary_database
+    from testbed.postgres import postgres_server, temporary_database
 
     work_dir = Path(tempfile.mkdtemp(prefix="bench-service-cpu-"))
     report: dict[str, Any] = {

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from contracts.report import RUN, write_report
-from harness.provenance import ProvenanceError, provenance
+from testbed.provenance import ProvenanceError, provenance
 from tests.conftest import database_url, pg_admin_url, processes, session_processes
 
 __all__ = ["database_url", "pg_admin_url", "processes", "session_processes"]

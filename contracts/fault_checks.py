@@ -339,7 +339,8 @@ def check_summaries(
         clean_before = summaries(clean.before[s])
         clean_after = summaries(clean.before[nxt] if nxt is not None else clean.state)
         answer = replay.answers[s]["body"] if isinstance(replay.answers[s]["body"], dict) else {}
-        now = when(requests[s].body["now"]) if requests[s].body else None
+        body = requests[s].body
+        now = when(body["now"]) if body else None
         kept, refreshed = 0, []
         for key, (text, stamp) in after.items():
             old_text, old_stamp = before.get(key, (None, None))

@@ -279,7 +279,7 @@ def send(
     """Send every request in order; apply each one's faults and snapshot where asked.
 
     ``controls``: per fake, an object with ``set_faults(dict)`` / ``clear_faults()``
-    (:class:`chaos.fakes.testing.FakeControl`).
+    (:class:`testbed.fakes.FakeControl`).
     """
     answers = []
     before: dict[int, State] = {}

@@ -2,7 +2,7 @@
 
 One process-wide collector: the tests add to it, the conftest writes it at session end.
 The conftest records at session start which source tree the run compared
-(``harness.provenance``: ``source_tree``, ``git_commit``, ``git_dirty``), so the gate's
+(``testbed.provenance``: ``source_tree``, ``git_commit``, ``git_dirty``), so the gate's
 ``contracts`` evidence can tell a summary of this tree from a stale one.
 ``REPORTS_DIR`` moves ``reports/`` (tests of the harness use a tmp dir).
 """
@@ -27,7 +27,7 @@ class ContractRun:
     # per check: what it really compared (e.g. degraded answers checked against DESIGN §5)
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     mismatches: list[dict[str, object]] = field(default_factory=list)
-    provenance: dict[str, object] = field(default_factory=dict)  # harness.provenance facts
+    provenance: dict[str, object] = field(default_factory=dict)  # testbed.provenance facts
 
     def count_example(self, check: str) -> None:
         self.examples_tried[check] = self.examples_tried.get(check, 0) + 1

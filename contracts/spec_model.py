@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from chaos.fakes.llm.answers import answer_emotion, answer_questions, answer_topics
+from doubles.fakes.llm.answers import answer_emotion, answer_questions, answer_topics
 
 EMOTION_POINTS = {
     "very_negative": -10,

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from chaos.fakes.testing import FakeHandle, start_fake
 from contracts.fault_checks import Findings, check_under_faults
 from contracts.minimise import minimise
 from contracts.noise import KNOWN_DIFFERENCES
@@ -33,9 +32,10 @@ from contracts.replay import (
     snapshot,
 )
 from contracts.report import RUN
-from harness.postgres import temporary_database
-from harness.processes import ProcessGroup
-from harness.services import start_service
+from testbed.fakes import FakeHandle, start_fake
+from testbed.postgres import temporary_database
+from testbed.processes import ProcessGroup
+from testbed.services import start_service
 
 pytestmark = pytest.mark.contracts
 SECRET = "contract-secret-key-0123456789abcdef0123456789ab"  # 48 chars

@@ -24,7 +24,7 @@ def _check(name: str, case: object, diff: list[str]) -> None:
         )
 
 
-def _with_examples(test, cases):  # type: ignore[no-untyped-def]
+def _with_examples(test, cases):
     for case in cases:
         test = example(case)(test)
     return test

@@ -38,6 +38,11 @@ SEARCH = settings(
 )
 
 
+def _fails(compare: Callable[[Any], object]) -> Callable[[Any], bool]:
+    """The predicate ``find`` searches with: this case shows a mismatch."""
+    return lambda case: bool(compare(case))
+
+
 def _counterexample_found() -> bool:
     """Boundary cases first (deterministic, instant), then a Hypothesis search."""
     if first_mismatch(SCORING_BOUNDARIES, score_mismatch) is not None:
@@ -46,7 +51,7 @@ def _counterexample_found() -> bool:
         return True
     for strategy, compare in ((scoring_cases(), score_mismatch), (decay_cases(), decay_mismatch)):
         try:
-            find(strategy, lambda c, compare=compare: bool(compare(c)), settings=SEARCH)
+            find(strategy, _fails(compare), settings=SEARCH)
             return True
         except NoSuchExample:
             pass

@@ -1,1 +1,3 @@
-"""Shared by every part: processes, ports, PostgreSQL, the stack, reports, the gate."""
+"""The top layer: the CLI and the runs built from the layers below (chaos, load, demo,
+ablation, bench, compare, reports, the gate). Nothing below imports it.
+"""

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from chaos.scenarios import registry
+from harness.chaos_run import amqp_url_of, run_scenario
 from harness.loadrun import RunOptions, endpoints_from_stack, to_scenario_result
 from harness.loadsuite import (
     booted_stack,
@@ -26,9 +28,10 @@ from harness.loadsuite import (
     run_on_targets,
     write_run,
 )
-from harness.results import RunResults, ScenarioResult, new_run_dir
 from loadtests.model import Scenario
 from loadtests.scenarios import get_scenario
+from testbed.results import RunResults, ScenarioResult, new_run_dir
+from testbed.stack import fresh_target_database, restart_service
 
 POLICIES = (
     "timeouts",
@@ -152,7 +155,6 @@ def _scenario_order(name: str) -> int:
 def split_scenarios(names: Sequence[str]) -> tuple[list[Scenario], list[Any]]:
     """(load scenarios, chaos scenarios) from names; ``chaos:<name>`` is a chaos scenario.
     Unknown names raise ValueError listing the valid ones."""
-    from chaos.scenarios import registry
 
     load: list[Scenario] = []
     chaos: list[Any] = []
@@ -263,7 +265,6 @@ def run_ablation(
 
 def _restart_variant(handle: Any, variant: str, run_dir: Path) -> None:
     """Refactored with ``variant`` disabled, on a database of its own (equal terms)."""
-    from harness.stack import fresh_target_database, restart_service
 
     fresh_target_database(handle.group, handle.info, "refactored")
     restarted: Any = restart_service(
@@ -281,8 +282,6 @@ def _run_chaos_variant(
     """One chaos scenario on the running refactored service; None when it needs a broker
     and the stack has none."""
     import asyncio
-
-    from chaos.runner import amqp_url_of, run_scenario
 
     if scenario.needs_amqp and not amqp_url_of(handle.info):
         return None

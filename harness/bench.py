@@ -24,10 +24,10 @@ import psutil
 
 from harness.loadrun import RawRun, RunOptions, fake_call, to_scenario_result
 from harness.loadsuite import booted_stack, console, new_run, print_summary, write_run
-from harness.processes import ProcessGroup
-from harness.results import Expectation, new_run_dir
 from loadtests.metrics import read_samples
 from loadtests.model import Fault, ScaledStage, Scenario
+from testbed.processes import ProcessGroup
+from testbed.results import Expectation, new_run_dir
 
 DEFAULT_LEVELS = (4, 8, 16, 32, 64, 128)
 DEFAULT_STEP_S = 8.0

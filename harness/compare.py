@@ -27,7 +27,7 @@ matplotlib.use("Agg")  # no display: CI machines and headless servers
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from harness.results import RunResults, ScenarioResult, load_results, now_iso
+from testbed.results import RunResults, ScenarioResult, load_results, now_iso
 
 LEFT_COLOUR, RIGHT_COLOUR = "#d62728", "#1f77b4"
 # one colour per status code a run shows; classes as a fallback

@@ -38,7 +38,7 @@ from harness.evidence.base import EvidenceError, GateContext, Outcome
 from harness.evidence.behaviour import probe_check
 from harness.evidence.contracts import contracts_check
 from harness.evidence.dynamic import dynamic_check
-from harness.provenance import ProvenanceError, source_tree_hash
+from testbed.provenance import ProvenanceError, source_tree_hash
 
 DEFAULT_MAX_AGE_HOURS = 24.0
 
@@ -90,7 +90,7 @@ class GateReport:
     created_at: str
     head_commit: str | None
     items: list[ItemResult] = field(default_factory=list)
-    source_tree: str | None = None  # harness.provenance: the tree every run must have measured
+    source_tree: str | None = None  # testbed.provenance: the tree every run must have measured
 
     @property
     def passed(self) -> bool:
@@ -175,7 +175,7 @@ def run_gate(
     fresh_only: bool = False,
 ) -> GateReport:
     """Judge ``target``; ``commit``/``commit_time`` default to the repository's HEAD and
-    ``tree`` to the hash of ``repo_root``'s files as they are now (``harness.provenance``)."""
+    ``tree`` to the hash of ``repo_root``'s files as they are now (``testbed.provenance``)."""
     env = dict(os.environ if env is None else env)
     if tree is None:
         tree = current_tree(repo_root)

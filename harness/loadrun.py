@@ -4,7 +4,7 @@ The Locust process (``loadtests/locustfile.py``) generates the load and writes
 one sample per request; this process applies the scenario's faults at their
 marks (Toxiproxy toxics, the fakes' control API, the nightly admin call),
 watches the target (LLM calls, worker restarts, event-loop lag, breaker
-transitions, alerts) and turns it all into a :class:`harness.results.ScenarioResult`
+transitions, alerts) and turns it all into a :class:`testbed.results.ScenarioResult`
 whose expectations are the scenario's thresholds.
 """
 
@@ -27,8 +27,6 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.processes import ProcessGroup
-from harness.results import ScenarioResult, latency_summary
 from loadtests.metrics import (
     STARTED_FILE,
     compute_metrics,
@@ -38,6 +36,8 @@ from loadtests.metrics import (
     status_counts,
 )
 from loadtests.model import Fault, ScaledStage, Scenario, scaled, scaled_fault_params, scaled_stages
+from testbed.processes import ProcessGroup
+from testbed.results import ScenarioResult, latency_summary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
@@ -85,7 +85,7 @@ def _control(fake: Any) -> str | None:
 
 
 def endpoints_from_stack(target: Any, name: str, log_dir: Path | None) -> TargetEndpoints:
-    """Adapt a ``harness.stack`` target (object or stack.json dict, conventions §14)."""
+    """Adapt a ``testbed.stack`` target (object or stack.json dict, conventions §14)."""
     fakes = _get(target, "fakes", {}) or {}
     return TargetEndpoints(
         name=name,

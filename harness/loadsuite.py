@@ -1,6 +1,6 @@
 """``load`` and ``demo``: boot the stack, run Locust scenarios on the targets, write the run.
 
-``reports/<run-id>/`` gets ``results.json`` (harness.results), per target and
+``reports/<run-id>/`` gets ``results.json`` (testbed.results), per target and
 scenario the Locust CSVs, HTML and raw samples under ``<target>/<scenario>/``,
 and report.md/html when ``harness.reporting`` is installed.
 """
@@ -27,8 +27,10 @@ from harness.loadrun import (
     run_locust_on_target,
     to_scenario_result,
 )
-from harness.processes import ProcessGroup
-from harness.results import (
+from loadtests.model import Scenario
+from loadtests.scenarios import SCENARIOS, get_scenario
+from testbed.processes import ProcessGroup
+from testbed.results import (
     RunResults,
     ScenarioResult,
     environment_facts,
@@ -37,9 +39,7 @@ from harness.results import (
     now_iso,
     write_results,
 )
-from harness.services import TARGETS
-from loadtests.model import Scenario
-from loadtests.scenarios import SCENARIOS, get_scenario
+from testbed.services import TARGETS
 
 # wide enough for the summary table when the output is not a terminal (make, CI logs)
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -80,12 +80,12 @@ def booted_stack(
     log_dir: Path,
     env_overrides: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[StackHandle]:
-    """Start the stack (harness.stack) in a ProcessGroup; everything stops on exit or Ctrl-C."""
+    """Start the stack (testbed.stack) in a ProcessGroup; everything stops on exit or Ctrl-C."""
     try:
-        from harness.stack import StackConfig, start_stack
+        from testbed.stack import StackConfig, start_stack
     except ImportError as exc:  # the stack is another component; say so instead of a traceback
-        raise RuntimeError(f"harness.stack is not available ({exc}): cannot boot") from exc
-    from harness.results import database_facts
+        raise RuntimeError(f"testbed.stack is not available ({exc}): cannot boot") from exc
+    from testbed.results import database_facts
 
     with ProcessGroup(log_dir) as group:
         config_kwargs: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """The human report of any run: ``report.md`` and a self-contained ``report.html``.
 
-Works on any :class:`harness.results.RunResults` (chaos, load, bench, ablation): a summary
+Works on any :class:`testbed.results.RunResults` (chaos, load, bench, ablation): a summary
 table (target x scenario: verdict and key figures), then per scenario the expectations
 observed vs threshold with the targets side by side, and in the HTML the plots (latency
 p50/p99 over time with the fault windows shaded, status codes over time), embedded as
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.results import Expectation, RunResults, ScenarioResult, lost_difference
+from testbed.results import Expectation, RunResults, ScenarioResult, lost_difference
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.results import bucket_series, latency_summary
+from testbed.results import bucket_series, latency_summary
 
 SAMPLES_GLOB = "samples-*.jsonl"
 STARTED_FILE = "started.json"
@@ -194,7 +194,7 @@ def compute_metrics(
 
 
 def series(samples: list[Sample], bucket_s: float = 1.0) -> dict[str, Any]:
-    """Per-second series (harness.results.bucket_series) plus the LB 504s per bucket."""
+    """Per-second series (testbed.results.bucket_series) plus the LB 504s per bucket."""
     # bucket_series sorts whole tuples, and None (no response) does not compare with an int
     # when two samples share a start time: pass 0 and rename the bucket to "error" after.
     out = bucket_series(((s.t_s, s.status or 0, s.latency_ms) for s in samples), bucket_s)

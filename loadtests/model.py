@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.results import Expectation, Op, Role
+from testbed.results import Expectation, Op, Role
 
 # The production timeouts of DESIGN §7 (seconds), the yardsticks of the thresholds: one
-# source, harness.timeouts (re-exported for the scenarios).
-from harness.timeouts import APP_DEADLINE_S as APP_DEADLINE_S
-from harness.timeouts import LB_TIMEOUT_S as LB_TIMEOUT_S
-from harness.timeouts import LLM_TIMEOUT_S as LLM_TIMEOUT_S
+# source, testbed.timeouts (re-exported for the scenarios).
+from testbed.timeouts import APP_DEADLINE_S as APP_DEADLINE_S
+from testbed.timeouts import LB_TIMEOUT_S as LB_TIMEOUT_S
+from testbed.timeouts import LLM_TIMEOUT_S as LLM_TIMEOUT_S
 
 MIN_RATE_SAMPLES = 5  # a rate over fewer requests proves nothing
 
@@ -114,7 +114,7 @@ class Scenario:
     stages: tuple[Stage, ...]
     faults: tuple[Fault, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
-    # legacy: the incident's failure is the expected outcome (harness.results verdicts)
+    # legacy: the incident's failure is the expected outcome (testbed.results verdicts)
     legacy_expected_to_fail: bool = True
 
     @property

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.postgres import EmbeddedPostgres, admin_url_from_env, temporary_database
-from harness.processes import ProcessGroup
+from testbed.postgres import EmbeddedPostgres, admin_url_from_env, temporary_database
+from testbed.processes import ProcessGroup
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

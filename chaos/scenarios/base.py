@@ -5,7 +5,7 @@ and *what must hold* (``evaluate``: measured numbers -> :class:`Expectation` lis
 module does the *how* once for all of them: apply and revert the faults on one clock with
 the load, then measure (status counts, latency, health probes, LLM calls, breaker
 transitions, alerts, data integrity, event-loop lag) into a
-:class:`harness.results.ScenarioResult`.
+:class:`testbed.results.ScenarioResult`.
 
 The same resilience expectations run on both targets (docs/conventions.md section 13);
 legacy is marked ``expected_to_fail`` where the incident's failure is the expected outcome.
@@ -23,10 +23,11 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
+from chaos import measure
 from chaos.loadgen import END, LoadGenerator, LoadPlan, Sample, in_window
 from chaos.scenarios.timeline import Timeline
-from harness import timeouts
-from harness.results import (
+from testbed import timeouts
+from testbed.results import (
     Expectation,
     Op,
     Role,
@@ -35,6 +36,7 @@ from harness.results import (
     latency_summary,
     now_iso,
 )
+from testbed.services import configured_app_deadline_s
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
 
@@ -44,7 +46,7 @@ class FakeEndpoint(Protocol):
 
 
 class TargetEndpoints(Protocol):
-    """What a scenario needs of one target (``harness.stack``'s per-target info)."""
+    """What a scenario needs of one target (``testbed.stack``'s per-target info)."""
 
     lb_url: str
     service_url: str
@@ -63,7 +65,7 @@ class TargetEndpoints(Protocol):
 
 
 class ToxiproxyClient:
-    """Toxiproxy's documented HTTP API (the same on the real server and chaos.toxiproxy).
+    """Toxiproxy's documented HTTP API (the same on the real server and doubles.toxiproxy).
 
     Raw async HTTP rather than toxiproxy-python: that client is blocking (requests), and
     the scenario's clock and load run on one event loop that must not stall.
@@ -199,7 +201,6 @@ class ScenarioContext:
     @property
     def app_deadline_s(self) -> float | None:
         """The request deadline the target itself enforces (None: it has none)."""
-        from harness.services import configured_app_deadline_s
 
         return configured_app_deadline_s(self.target, self.endpoints.env)
 
@@ -555,7 +556,6 @@ class Scenario:
 
     async def run(self, ctx: ScenarioContext) -> ScenarioResult:
         """Prepare, run load and faults on one clock, measure, evaluate."""
-        from chaos import measure  # the I/O helpers (metrics, DB)
 
         started_at = now_iso()
         await self.prepare(ctx)

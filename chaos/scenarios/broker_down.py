@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chaos.loadgen import LoadPlan, standard_clients
+from chaos.measure import _asyncpg_url
 from chaos.scenarios.base import (
     Expectation,
     FaultStep,
@@ -71,8 +72,6 @@ class BrokerDown(Scenario):
 
     async def finish(self, ctx: ScenarioContext, m: Measurements) -> None:
         import asyncpg
-
-        from chaos.measure import _asyncpg_url
 
         consumer = self._consumers.pop(ctx.prefix)
         agent = f"agent-{ctx.prefix}"

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from chaos.loadgen import LoadGenerator, LoadPlan, standard_clients
+from chaos.measure import _asyncpg_url
 from chaos.scenarios.base import (
     Expectation,
     FaultStep,
@@ -72,8 +73,6 @@ class DbPoolExhaustion(Scenario):
     async def prepare(self, ctx: ScenarioContext) -> None:
         import asyncpg
 
-        from chaos.measure import _asyncpg_url
-
         now = datetime.now(UTC)
         agent = self.seed_agent(ctx)
         rows = [
@@ -120,8 +119,6 @@ class DbPoolExhaustion(Scenario):
 
     async def finish(self, ctx: ScenarioContext, m: Measurements) -> None:
         import asyncpg
-
-        from chaos.measure import _asyncpg_url
 
         conn = await asyncpg.connect(_asyncpg_url(ctx.endpoints.database_url), timeout=10)
         try:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from chaos.loadgen import END, Sample
 from chaos.scenarios.base import Measurements, pct_ms, share
-from harness.results import Expectation, Op
+from testbed.results import Expectation, Op
 
 
 def _window(m: Measurements, label: str | None) -> tuple[float, float]:

@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from chaos.loadgen import END, LoadGenerator, LoadPlan, standard_clients
+from chaos.measure import failed_analysis_tasks
 from chaos.scenarios.base import (
     ANALYSIS_TASKS,
     Expectation,
@@ -80,7 +81,6 @@ class Llm429Storm(Scenario):
         ctx.facts["storm_llm_calls"] = _analysis_calls(after) - _analysis_calls(before)
 
     async def finish(self, ctx: ScenarioContext, m: Measurements) -> None:
-        from chaos.measure import failed_analysis_tasks
 
         # a diagnostic only (see the module docstring): not what the budget is judged on
         failed = await failed_analysis_tasks(ctx.endpoints.database_url, gen_agent(ctx))

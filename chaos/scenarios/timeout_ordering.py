@@ -1,7 +1,7 @@
 """timeout_ordering: the app must answer before the load balancer gives up (handbook B3).
 
 Fault: the fake LLM hangs every call (never answers) for 1.3 LB timeouts. The configured
-ladder (``harness.timeouts``) is LB (max(60 s x scale, app deadline + 1 s)) > app deadline
+ladder (``testbed.timeouts``) is LB (max(60 s x scale, app deadline + 1 s)) > app deadline
 (55 s x scale) > LLM call (15 s x scale): the deadline answer has a second to cross Caddy.
 Refactored answers every request itself (a degraded 200, or its own 504
 ``deadline_exceeded``) before Caddy's ``response_header_timeout``. Legacy waits forever:
@@ -26,7 +26,7 @@ from chaos.scenarios.base import (
 from chaos.scenarios.effects import fake_held_calls
 from chaos.scenarios.faults import fake_faults
 from chaos.scenarios.timeline import Timeline
-from harness.timeouts import MIN_GAP_S
+from testbed.timeouts import MIN_GAP_S
 
 
 class TimeoutOrdering(Scenario):

@@ -9,6 +9,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from chaos.scenarios import UnknownScenarioError, registry, select
+from harness.chaos_run import ChaosOptions, ChaosUsageError, parse_targets, run_chaos
+from testbed.stack import StackError
+
 EXIT_FAILED = 1  # a result is fail, invalid or unexpected_pass (a lost difference)
 EXIT_USAGE = 2  # unknown scenario or target, bad time scale, a stack that cannot start
 
@@ -43,8 +47,6 @@ def chaos(
     (every scenario skipped); legacy's expected failures are fine. 2 on bad input or a
     stack that cannot start.
     """
-    from chaos.runner import ChaosOptions, ChaosUsageError, parse_targets, run_chaos
-    from chaos.scenarios import UnknownScenarioError, registry, select
 
     console = Console(stderr=True)
     if list_only:
@@ -65,7 +67,6 @@ def chaos(
         log_dir=log_dir,
         command=f"python -m harness chaos --scenario {scenario} --target {target}",
     )
-    from harness.stack import StackError
 
     try:
         run, _run_dir = run_chaos(options, console)

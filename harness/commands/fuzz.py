@@ -55,7 +55,7 @@ def fuzz(
     expected to fail), 2 on bad input or a stack that cannot start.
     """
     from harness.fuzz.run import FuzzOptions, FuzzUsageError, run_fuzz
-    from harness.stack import StackError
+    from testbed.stack import StackError
 
     console = Console(stderr=True)
     options = FuzzOptions(

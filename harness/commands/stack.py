@@ -13,11 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.net import http_status
-from harness.reaper import reap_dead_runs
-from harness.services import TARGETS
-from harness.stack import STACK_DIR, StackError, StackInfo, load_stack_info
-from harness.stack_supervisor import (
+from testbed.net import http_status
+from testbed.reaper import reap_dead_runs
+from testbed.services import TARGETS
+from testbed.stack import STACK_DIR, StackError, StackInfo, load_stack_info
+from testbed.stack_supervisor import (
     StatePaths,
     clear_state,
     identity,

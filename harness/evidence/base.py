@@ -56,7 +56,7 @@ class GateContext:
     time_scale: float
     env: dict[str, str]  # the environment the target would be deployed with
     cache: dict[str, Any] = field(default_factory=dict)  # shared between checks of one gate run
-    # harness.provenance.source_tree_hash of the tree the gate judges (None: not hashable);
+    # testbed.provenance.source_tree_hash of the tree the gate judges (None: not hashable);
     # a run of any other tree is stale
     source_tree: str | None = None
 

@@ -48,8 +48,12 @@ from typing import Any
 import httpx
 
 from harness.evidence.base import EvidenceError, GateContext, Outcome
+from testbed.fakes import fake_argv
+from testbed.net import free_port
+from testbed.postgres import EmbeddedPostgres, temporary_database
+from testbed.processes import ProcessGroup
 
-HARNESS_ROOT = Path(__file__).resolve().parents[2]  # where harness/ and chaos/ live
+HARNESS_ROOT = Path(__file__).resolve().parents[2]  # the repo root (harness/, testbed/, doubles/)
 START_TIMEOUT_S = 60.0
 MARGIN_S = 0.5  # a cut may come this late after the timeout (scheduling, connect)
 PROBE_ORDER = (
@@ -222,8 +226,6 @@ def _params(context: GateContext, check: str) -> dict[str, Any]:
 
 
 def _run(context: GateContext, checks: set[str]) -> dict[str, Outcome]:
-    from harness.postgres import EmbeddedPostgres, temporary_database
-    from harness.processes import ProcessGroup
 
     probe = context.spec.probe
     if probe is None:
@@ -315,8 +317,6 @@ def _start_fakes(
     group: Any, session: Session, where: Path, *, tls: bool
 ) -> list[Callable[[], None]]:
     """Start the fakes (not waiting); returns one wait per fake."""
-    from chaos.fakes.testing import fake_argv
-    from harness.net import free_port
 
     waits = []
     kinds = [("llm", "llm"), ("memory", "memory")] + ([("llm_tls", "llm")] if tls else [])
@@ -328,7 +328,7 @@ def _start_fakes(
                 "-m",
                 "harness.evidence.serve",
                 "--factory",
-                "chaos.fakes.llm:create_app",
+                "doubles.fakes.llm:create_app",
                 "--port",
                 str(port),
                 "--certfile",
@@ -367,7 +367,6 @@ def _app_env(session: Session, database: str, name: str) -> dict[str, str]:
 
 
 def _start_apps(group: Any, session: Session, where: Path, database: str, names: list[str]) -> None:
-    from harness.net import free_port
 
     context = session.context
     started = []

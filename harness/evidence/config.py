@@ -26,8 +26,8 @@ from typing import Any
 
 from harness.evidence.base import EvidenceError, GateContext, Outcome
 from harness.evidence.dynamic import gate_runs
-from harness.results import RunResults
-from harness.timeouts import gap_problem, ladder
+from testbed.results import RunResults
+from testbed.timeouts import gap_problem, ladder
 
 PLACEHOLDER_SECRET = "change-me-in-production"
 MIN_SECRET_LENGTH = 32
@@ -160,9 +160,9 @@ def _scale(context: GateContext, values: dict[str, float | None]) -> float:
 
 def timeout_ordering(evidence: Any, context: GateContext) -> Outcome:
     """LB > app > dependencies at the configured scale (the handbook's 60 > 55 > 15 s), each
-    rung at least ``harness.timeouts.MIN_GAP_S`` (1 s) above the next at any scale. The LB
+    rung at least ``testbed.timeouts.MIN_GAP_S`` (1 s) above the next at any scale. The LB
     is the one the stack deploys: ``max(lb_timeout_s x scale, gunicorn_timeout_s x scale +
-    1 s)`` (``harness.timeouts.ladder``)."""
+    1 s)`` (``testbed.timeouts.ladder``)."""
     values = settings_values(context)
     scale = _scale(context, values)
     deployment = context.checklist.deployment
@@ -250,7 +250,7 @@ def _max_connections(context: GateContext) -> tuple[int, str]:
 def _live_max_connections(url: str) -> tuple[int, str]:
     import psycopg2  # the harness's sync driver; imported here so static checks need no DB
 
-    from harness.postgres import PostgresUnavailableError, connection_limits
+    from testbed.postgres import PostgresUnavailableError, connection_limits
 
     try:
         max_connections, reserved = connection_limits(url)

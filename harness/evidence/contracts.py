@@ -1,7 +1,7 @@
 """Contracts evidence: legacy and refactored score alike, read from the contract run's summary.
 
 The contract tier (``make contracts``) writes ``reports/contracts/<run>/summary.json`` with
-its counters and the source tree it compared (``harness.provenance``). The gate takes the
+its counters and the source tree it compared (``testbed.provenance``). The gate takes the
 newest summary: it proves "scores equal" when it measured the tree under judgement, is
 younger than ``--max-age-hours``, found zero mismatches and tried at least
 ``min_examples`` examples and ``min_requests`` replayed requests. Any other tree, or a
@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.checklist import ContractsEvidence
 from harness.evidence.base import GateContext, Outcome
-from harness.provenance import stale_tree_reason
+from testbed.provenance import stale_tree_reason
 
 HINT = "make contracts"
 SUMMARY = "summary.json"

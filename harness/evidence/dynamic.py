@@ -4,7 +4,7 @@ For each (run kind, target, scenario) the gate uses the newest ``reports/*/resul
 of that kind that measured this target and scenario (so ``make chaos SCENARIO=llm_down``
 refreshes one scenario without hiding the others). Results older than
 ``--max-age-hours``, or measured on another source tree than the one the gate runs on
-(``harness.provenance``: every file, committed or not, untracked included), or that
+(``testbed.provenance``: every file, committed or not, untracked included), or that
 recorded no tree at all, are stale: they prove something about other code, so the item
 fails and says what to run.
 
@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chaos.scenarios import SCENARIO_MODULES
 from harness.checklist import DynamicEvidence
 from harness.evidence.base import GateContext, Outcome
-from harness.provenance import stale_tree_reason
-from harness.results import (
+from loadtests.scenarios import SCENARIOS
+from testbed.provenance import stale_tree_reason
+from testbed.results import (
     RESULTS_FILE,
     Expectation,
     ResultsError,
@@ -116,10 +118,7 @@ def known_scenarios(kind: str) -> list[str] | None:
     """The scenario names the runners know (None when the runner is not installed)."""
     try:
         if kind == "chaos":
-            from chaos.scenarios import SCENARIO_MODULES
-
             return list(SCENARIO_MODULES)
-        from loadtests.scenarios import SCENARIOS
 
         return list(SCENARIOS)
     except ImportError:

@@ -173,7 +173,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _serve_tls(args: argparse.Namespace) -> None:
-    """A fake (``--factory chaos.fakes.llm:create_app``) over HTTPS with the given certificate."""
+    """A fake (``--factory doubles.fakes.llm:create_app``) over HTTPS with the given certificate."""
     import uvicorn
 
     uvicorn.run(

@@ -19,16 +19,16 @@ from typing import Any, Literal
 import httpx
 from rich.console import Console
 
-from chaos.fakes.testing import FakeControl
 from harness.fuzz.battery import build_battery
 from harness.fuzz.model import DEFAULT_EXAMPLES, DEFAULT_MAX_SECONDS, FuzzRequest
 from harness.fuzz.report import TargetFuzz, run_passed, write_fuzz
 from harness.fuzz.schema_cases import generate
 from harness.fuzz.sender import Sender
-from harness.processes import ProcessGroup
-from harness.results import git_facts, new_run_dir, now_iso
-from harness.services import TARGETS
-from harness.stack import StackConfig, TargetInfo, start_stack
+from testbed.fakes import FakeControl
+from testbed.processes import ProcessGroup
+from testbed.results import git_facts, new_run_dir, now_iso
+from testbed.services import TARGETS
+from testbed.stack import StackConfig, TargetInfo, start_stack
 
 Via = Literal["lb", "service"]
 EXPECTED_TO_PASS = ("refactored",)  # legacy is the museum piece: its failures are expected

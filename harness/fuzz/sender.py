@@ -19,7 +19,7 @@ from types import TracebackType
 import httpx
 
 from harness.fuzz.model import FuzzRequest, Outcome
-from harness.net import LOOPBACK
+from testbed.net import LOOPBACK
 
 DEFAULT_SOURCES = 32
 FALLBACK_PAUSE_S = 0.7  # one address: under 100 a minute per route

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from chaos.runner import ChaosOptions, run_chaos
+from harness.chaos_run import ChaosOptions, run_chaos
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from harness.ledger import LedgerFile, all_processes, read_ledger
+from testbed.ledger import LedgerFile, all_processes, read_ledger
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 

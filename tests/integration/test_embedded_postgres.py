@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from harness.postgres import EmbeddedPostgres, max_connections, temporary_database
-from harness.processes import ProcessGroup
+from testbed.postgres import EmbeddedPostgres, max_connections, temporary_database
+from testbed.processes import ProcessGroup
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,10 +16,10 @@ import pytest
 
 from harness.loadrun import RunOptions, run_locust_on_target, to_scenario_result
 from harness.loadsuite import StackHandle, booted_stack, run_on_targets
-from harness.results import RunResults, now_iso, write_results
 from loadtests.metrics import SAMPLES_GLOB, read_samples
 from loadtests.model import ScaledStage, Scenario
 from loadtests.scenarios import SCENARIOS, THREE_AM
+from testbed.results import RunResults, now_iso, write_results
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(420)]
 

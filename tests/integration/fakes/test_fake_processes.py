@@ -11,8 +11,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from chaos.fakes.testing import AsyncFakeControl, start_fake
-from harness.processes import ProcessGroup
+from testbed.fakes import AsyncFakeControl, start_fake
+from testbed.processes import ProcessGroup
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.fakes.testing import FakeControl, start_fake
-from harness.postgres import temporary_database
-from harness.processes import ProcessGroup
-from harness.services import ServiceHandle, start_service
 from legacy.services.friendship_service import compute_score_update
+from testbed.fakes import FakeControl, start_fake
+from testbed.postgres import temporary_database
+from testbed.processes import ProcessGroup
+from testbed.services import ServiceHandle, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,9 +11,9 @@ import pika
 import pytest
 from sqlalchemy import create_engine, text
 
-from harness.net import free_port
 from legacy.db import psycopg2_url
 from legacy.main import create_app
+from testbed.net import free_port
 from tests.integration.legacy.conftest import FakeDeps, conversation
 
 pytestmark = pytest.mark.integration

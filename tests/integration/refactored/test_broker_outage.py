@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from chaos.toxiproxy.testing import start_toxiproxy
-from harness.processes import ProcessGroup
 from refactored.infrastructure.db.engine import PoolConfig, build_engine
 from refactored.infrastructure.messaging.outbox import OutboxRelay
 from refactored.infrastructure.messaging.publisher import AioPikaEventPublisher
+from testbed.processes import ProcessGroup
+from testbed.toxiproxy import start_toxiproxy
 from tests.integration.refactored.test_endpoints import conversation
 from tests.integration.refactored.test_outbox import consume, drain
 from tests.integration.refactored.toxiproxy_helpers import ProxyControl

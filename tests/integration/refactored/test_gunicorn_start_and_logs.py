@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.processes import ProcessGroup
-from harness.services import gunicorn_argv, start_service
+from testbed.processes import ProcessGroup
+from testbed.services import gunicorn_argv, start_service
 
 pytestmark = pytest.mark.integration
 

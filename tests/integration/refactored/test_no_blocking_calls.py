@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from blockbuster import BlockingError, blockbuster_ctx
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from chaos.fakes.testing import AsyncFakeControl, start_fake
-from harness.processes import ProcessGroup
 from refactored.main import create_app
+from testbed.fakes import AsyncFakeControl, start_fake
+from testbed.processes import ProcessGroup
 from tests.integration.refactored.conftest import make_settings
 from tests.integration.refactored.test_endpoints import conversation
 from tests.integration.refactored.test_outbox import consume

@@ -21,12 +21,12 @@ import httpx
 import pytest
 from blockbuster import blockbuster_ctx
 
-from chaos.fakes.testing import start_fake
-from harness.net import LOOPBACK, free_port
-from harness.processes import ProcessGroup
-from harness.rate_limit_store import LOCAL_REDIS, redis_answers
-from harness.services import ServiceHandle, start_service
 from refactored.main import create_app
+from testbed.fakes import start_fake
+from testbed.net import LOOPBACK, free_port
+from testbed.processes import ProcessGroup
+from testbed.rate_limit_store import LOCAL_REDIS, redis_answers
+from testbed.services import ServiceHandle, start_service
 from tests.conftest import IN_CI
 from tests.integration.refactored.conftest import make_settings
 

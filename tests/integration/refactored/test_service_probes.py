@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.fakes.testing import start_fake
-from harness.net import LOOPBACK
-from harness.processes import ProcessGroup
-from harness.services import ServiceHandle, start_service
+from testbed.fakes import start_fake
+from testbed.net import LOOPBACK
+from testbed.processes import ProcessGroup
+from testbed.services import ServiceHandle, start_service
 from tests.integration.refactored.test_endpoints import conversation
 
 pytestmark = pytest.mark.integration

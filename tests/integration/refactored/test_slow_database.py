@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from chaos.toxiproxy.testing import start_toxiproxy
-from harness.processes import ProcessGroup
+from testbed.processes import ProcessGroup
+from testbed.toxiproxy import start_toxiproxy
 from tests.integration.refactored.test_endpoints import conversation
 from tests.integration.refactored.toxiproxy_helpers import ProxyControl
 

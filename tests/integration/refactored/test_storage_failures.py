@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from harness.net import free_port
+from testbed.net import free_port
 from tests.integration.refactored.test_endpoints import conversation
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Put a Toxiproxy-compatible proxy (chaos.toxiproxy) between the service and a real backend."""
+"""Put a Toxiproxy-compatible proxy (doubles.toxiproxy) between the service and a real backend."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import urllib.request
 from typing import Any
 
-from chaos.toxiproxy.testing import ToxiproxyHandle
+from testbed.toxiproxy import ToxiproxyHandle
 
 
 class ProxyControl:

@@ -14,7 +14,7 @@ import pytest
 from harness.checklist import Checklist, ConfigEvidence
 from harness.evidence.base import GateContext, Outcome
 from harness.evidence.config import pool_budget
-from harness.results import database_facts
+from testbed.results import database_facts
 from tests.unit.report.synthetic import both, run, write
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def _stack_info(database_url: str) -> Any:
 
 
 def test_a_chaos_run_records_max_connections(pg_admin_url: str) -> None:
-    from chaos.runner import _stack_facts
+    from harness.chaos_run import _stack_facts
 
     facts = _stack_facts(_stack_info(pg_admin_url))
     assert (facts["max_connections"], facts["superuser_reserved_connections"]) == _show(
@@ -68,7 +68,7 @@ def test_a_load_run_records_max_connections(
     from harness import loadsuite
 
     info = _stack_info(pg_admin_url)
-    monkeypatch.setattr("harness.stack.start_stack", lambda group, config: info)
+    monkeypatch.setattr("testbed.stack.start_stack", lambda group, config: info)
     monkeypatch.setattr(loadsuite, "endpoints_from_stack", lambda t, name, log_dir: t)
     with loadsuite.booted_stack(["refactored"], 0.1, 2, tmp_path / "logs") as handle:
         facts = handle.facts

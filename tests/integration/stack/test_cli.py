@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from harness.stack import load_stack_info
+from testbed.stack import load_stack_info
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import harness.rate_limit_store as store
-from harness.net import LOOPBACK, free_port
-from harness.processes import ProcessGroup
+import testbed.rate_limit_store as store
+from testbed.net import LOOPBACK, free_port
+from testbed.processes import ProcessGroup
 
 pytestmark = pytest.mark.integration
 

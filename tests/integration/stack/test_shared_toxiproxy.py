@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from chaos.toxiproxy.testing import start_toxiproxy
-from harness.processes import ProcessGroup
-from harness.stack import StackConfig, start_stack
+from testbed.processes import ProcessGroup
+from testbed.stack import StackConfig, start_stack
+from testbed.toxiproxy import start_toxiproxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,11 +60,11 @@ def test_a_toxiproxy_server_on_path_is_used_with_the_stack_seed(
     import stat
     import sys
 
-    from harness.stack import _toxiproxy_for
+    from testbed.stack import _toxiproxy_for
 
     shim = tmp_path / "bin" / "toxiproxy-server"
     shim.parent.mkdir()
-    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m chaos.toxiproxy "$@"\n')
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m doubles.toxiproxy "$@"\n')
     shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{shim.parent}:{Path(sys.executable).parent}:/usr/bin:/bin")
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[3]))

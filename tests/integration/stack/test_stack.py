@@ -16,8 +16,8 @@ import httpx
 import psutil
 import pytest
 
-from harness.processes import ProcessGroup
-from harness.stack import StackConfig, StackError, StackInfo, restart_service, start_stack
+from testbed.processes import ProcessGroup
+from testbed.stack import StackConfig, StackError, StackInfo, restart_service, start_stack
 
 pytestmark = pytest.mark.integration
 

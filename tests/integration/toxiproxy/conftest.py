@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from chaos.toxiproxy.testing import ToxiproxyHandle, start_toxiproxy
-from harness.processes import ProcessGroup
+from testbed.processes import ProcessGroup
+from testbed.toxiproxy import ToxiproxyHandle, start_toxiproxy
 
 
 @dataclass(frozen=True)

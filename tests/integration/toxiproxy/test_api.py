@@ -10,8 +10,8 @@ import pytest
 from toxiproxy import Toxiproxy
 from toxiproxy.exceptions import NotFound, ProxyExists
 
-from chaos.toxiproxy.testing import ToxiproxyHandle
-from harness.net import free_port
+from testbed.net import free_port
+from testbed.toxiproxy import ToxiproxyHandle
 
 from .conftest import Upstreams, connect, recv_exactly, round_trip
 

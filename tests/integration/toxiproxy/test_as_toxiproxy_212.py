@@ -15,8 +15,8 @@ import pytest
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 
-from chaos.toxiproxy.testing import ToxiproxyHandle
-from harness.net import free_port
+from testbed.net import free_port
+from testbed.toxiproxy import ToxiproxyHandle
 
 from .conftest import Upstreams, connect, recv_exactly, round_trip
 
@@ -157,7 +157,7 @@ def test_version_content_types_and_identification(
     assert client.version() == b'{"version": "2.12.0"}\n'  # clients parse a bare semver
     version = api.get("/version")
     assert version.headers["content-type"] == "application/json;charset=utf-8"
-    assert version.headers["server"].startswith("chaos.toxiproxy")  # who this server is
+    assert version.headers["server"].startswith("doubles.toxiproxy")  # who this server is
     created = api.post("/proxies", json={"name": "typed", "upstream": upstreams.echo})
     assert created.headers["content-type"] == "application/json"
     assert created.text.startswith('{"name":"typed","listen":"127.0.0.1:')

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.toxiproxy.bench import main
+from harness.bench_toxiproxy import main
 
 pytestmark = pytest.mark.integration
 

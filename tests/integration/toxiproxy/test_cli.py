@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.net import free_port
-from harness.processes import ProcessGroup
+from testbed.net import free_port
+from testbed.processes import ProcessGroup
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "chaos.toxiproxy", *args],
+        [sys.executable, "-m", "doubles.toxiproxy", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -47,7 +47,7 @@ def test_non_loopback_host_is_refused() -> None:
 
 def test_single_dash_flags_start_a_working_server(processes: ProcessGroup) -> None:
     port = free_port()
-    argv = [sys.executable, "-m", "chaos.toxiproxy", "-host", "127.0.0.1", "-port", str(port)]
+    argv = [sys.executable, "-m", "doubles.toxiproxy", "-host", "127.0.0.1", "-port", str(port)]
     server = processes.start("toxiproxy-dash", argv, cwd=REPO)
     server.wait_http(f"http://127.0.0.1:{port}/version")
     assert httpx.get(f"http://127.0.0.1:{port}/proxies").json() == {}
@@ -58,7 +58,7 @@ def test_config_file_creates_proxies_at_start(processes: ProcessGroup, tmp_path:
     config = tmp_path / "proxies.json"
     config.write_text(json.dumps([{"name": "db", "listen": listen, "upstream": "127.0.0.1:5432"}]))
     port = free_port()
-    argv = [sys.executable, "-m", "chaos.toxiproxy", "--port", str(port), "-config", str(config)]
+    argv = [sys.executable, "-m", "doubles.toxiproxy", "--port", str(port), "-config", str(config)]
     processes.start("toxiproxy-config", argv, cwd=REPO).wait_http(
         f"http://127.0.0.1:{port}/version"
     )

@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from chaos.toxiproxy.testing import start_toxiproxy
-from harness.processes import ProcessGroup
+from testbed.processes import ProcessGroup
+from testbed.toxiproxy import start_toxiproxy
 
 from .conftest import Upstreams, connect, recv_exactly
 

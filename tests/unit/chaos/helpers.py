@@ -23,7 +23,7 @@ class FakeEndpoints:
         default_factory=lambda: {p: p for p in ("llm", "memory", "postgres", "rabbitmq")}
     )
     fakes: dict[str, Any] = field(default_factory=dict)
-    lb_timeout_s: float = 6.5  # harness.stack.timeouts(0.1): max(6 s, 5.5 s + 1 s)
+    lb_timeout_s: float = 6.5  # testbed.stack.timeouts(0.1): max(6 s, 5.5 s + 1 s)
     app_timeout_s: float = 5.5
     env: dict[str, str] = field(default_factory=lambda: {"TIME_SCALE": "0.1"})
 

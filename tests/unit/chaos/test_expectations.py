@@ -20,7 +20,7 @@ def by_name(expectations):  # type: ignore[no-untyped-def]
 
 
 def span(seconds: float, *, released: bool = False) -> dict[str, object]:
-    """One conversation as the fake LLM's hang saw it (chaos.fakes.control.Hangs)."""
+    """One conversation as the fake LLM's hang saw it (doubles.fakes.control.Hangs)."""
     return {"span_s": seconds, "released": released}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.reporting import REPORT_HTML, REPORT_MD, write_report
-from harness.results import Expectation, RunResults, ScenarioResult, bucket_series
+from testbed.results import Expectation, RunResults, ScenarioResult, bucket_series
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from chaos.runner import ChaosUsageError, parse_targets, run_scenario
 from chaos.scenarios import registry
+from harness.chaos_run import ChaosUsageError, parse_targets, run_scenario
 from harness.cli import app
 
 from .helpers import FakeEndpoints
@@ -57,10 +57,10 @@ async def test_a_scenario_that_cannot_reach_its_target_is_invalid_not_a_crash(
 
 
 def _chaos_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, boot: Any) -> Result:
-    import harness.stack
+    import testbed.stack
 
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path))
-    monkeypatch.setattr(harness.stack, "start_stack", boot)
+    monkeypatch.setattr(testbed.stack, "start_stack", boot)
     return CliRunner().invoke(
         app, ["chaos", "--scenario", "broker_down", "--log-dir", str(tmp_path / "logs")]
     )
@@ -69,7 +69,7 @@ def _chaos_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, boot: Any) -> Re
 def test_a_stack_that_cannot_start_exits_2_and_leaves_latest_alone(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from harness.stack import StackError
+    from testbed.stack import StackError
 
     def boot(group: object, config: object) -> object:
         raise StackError("port 127.0.0.1:41000 is in use: stop what listens there")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.fakes import llm, memory, webhook
+from doubles.fakes import llm, memory, webhook
 
 
 async def _client(app: Any) -> AsyncIterator[httpx.AsyncClient]:

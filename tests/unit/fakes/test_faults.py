@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.fakes.control import MALFORMED_BODY, Hangs, conversation_key
+from doubles.fakes.control import MALFORMED_BODY, Hangs, conversation_key
 from tests.unit.fakes.conftest import ask, chat_body, conversation
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from chaos.fakes.llm.lexicon import emotion_of, sentiment_score, topics_in
+from doubles.fakes.llm.lexicon import emotion_of, sentiment_score, topics_in
 from tests.unit.fakes.conftest import answer_of, ask, chat_body, conversation
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.fakes.webhook import card_level, card_title
+from doubles.fakes.webhook import card_level, card_title
 
 pytestmark = pytest.mark.unit
 

@@ -1,11 +1,11 @@
-"""The ``python -m chaos.fakes.<kind>`` command line."""
+"""The ``python -m doubles.fakes.<kind>`` command line."""
 
 from __future__ import annotations
 
 import pytest
 
-from chaos.fakes.llm import create_app
-from chaos.fakes.serve import main
+from doubles.fakes.llm import create_app
+from doubles.fakes.serve import main
 
 pytestmark = pytest.mark.unit
 

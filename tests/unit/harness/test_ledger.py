@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.ledger import Ledger, is_running, proc_stat, read_ledger
-from harness.reaper import _with_env_password, reap_dead_runs
+from testbed.ledger import Ledger, is_running, proc_stat, read_ledger
+from testbed.reaper import _with_env_password, reap_dead_runs
 
 pytestmark = pytest.mark.unit
 
@@ -236,7 +236,7 @@ def test_a_child_started_from_a_short_lived_thread_outlives_it_but_not_the_harne
         f"""
         import sys, threading, time
         from pathlib import Path
-        from harness.processes import ProcessGroup
+        from testbed.processes import ProcessGroup
         group = ProcessGroup(Path({str(tmp_path)!r}))
         started = []
         thread = threading.Thread(target=lambda: started.append(group.start("s", {SLEEP!r})))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.net import LOOPBACK, free_port, port_is_free
-from harness.postgres import redact, with_database
-from harness.processes import MissingBinaryError, ProcessGroup, require_binary
-from harness.services import UnknownTargetError, check_target, gunicorn_argv, gunicorn_timeout
+from testbed.net import LOOPBACK, free_port, port_is_free
+from testbed.postgres import redact, with_database
+from testbed.processes import MissingBinaryError, ProcessGroup, require_binary
+from testbed.services import UnknownTargetError, check_target, gunicorn_argv, gunicorn_timeout
 
 pytestmark = pytest.mark.unit
 

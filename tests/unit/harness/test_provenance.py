@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.provenance import provenance, source_tree_hash, stale_tree_reason
+from testbed.provenance import provenance, source_tree_hash, stale_tree_reason
 
 pytestmark = pytest.mark.unit
 

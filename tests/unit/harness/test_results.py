@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.provenance import source_tree_hash
 from harness.reporting import render_markdown
-from harness.results import (
+from testbed.provenance import source_tree_hash
+from testbed.results import (
     Expectation,
     ResultsError,
     RunResults,

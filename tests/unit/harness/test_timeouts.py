@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chaos.scenarios.base import ScenarioContext
-from harness import caddy, services, stack, timeouts
-from harness.timeouts import MIN_GAP_S, gap_problem, ladder
 from loadtests import model
+from testbed import caddy, services, stack, timeouts
+from testbed.timeouts import MIN_GAP_S, gap_problem, ladder
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from harness.ablation import (
     regressions,
 )
 from harness.bench import bench_stages, ideal_rps, limit_hit, sustainable
-from harness.results import Expectation, RunResults, ScenarioResult
+from testbed.results import Expectation, RunResults, ScenarioResult
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +141,7 @@ def test_the_process_of_a_url_is_found_by_its_exact_port() -> None:
         processes=[
             SimpleNamespace(argv=["gunicorn", "--bind", "127.0.0.1:40001"], pid=1),
             SimpleNamespace(argv=["gunicorn", "--bind", "127.0.0.1:4000"], pid=2),
-            SimpleNamespace(argv=["python", "-m", "chaos.fakes.llm", "--port", "5000"], pid=3),
+            SimpleNamespace(argv=["python", "-m", "doubles.fakes.llm", "--port", "5000"], pid=3),
         ]
     )
     assert _pid_listening_on(group, "http://127.0.0.1:4000") == 2  # type: ignore[arg-type]

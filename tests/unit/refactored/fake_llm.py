@@ -1,6 +1,6 @@
 """A tiny deterministic stand-in for the LLM and Memory API wire formats (for respx/MockTransport).
 
-Not the project's fake (chaos.fakes): just enough to answer every task so the
+Not the project's fake (doubles.fakes): just enough to answer every task so the
 refactored service's HTTP adapters can be exercised in process.
 """
 

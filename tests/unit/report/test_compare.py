@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.compare import CompareError, build_comparison, compare_runs, metric_rows
-from harness.results import ResultsError
+from testbed.results import ResultsError
 from tests.unit.report.synthetic import both, run, scenario, write
 
 pytestmark = pytest.mark.unit

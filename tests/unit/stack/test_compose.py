@@ -1,4 +1,4 @@
-"""docker-compose.yml stays consistent with the native stack (harness.stack, conventions §2-§3)."""
+"""docker-compose.yml stays consistent with the native stack (testbed.stack, conventions §2-§3)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from harness.services import APP_FACTORIES, TARGETS
-from harness.stack import build_service_env
+from testbed.services import APP_FACTORIES, TARGETS
+from testbed.stack import build_service_env
 
 pytestmark = pytest.mark.unit
 
@@ -125,7 +125,7 @@ def test_fakes_run_the_documented_entry_points(compose: dict[str, Any]) -> None:
     for target in TARGETS:
         for kind in ("llm", "memory", "webhook"):
             command = compose["services"][f"fake-{kind}-{target}"]["command"]
-            assert command[:3] == ["python", "-m", f"chaos.fakes.{kind}"]
+            assert command[:3] == ["python", "-m", f"doubles.fakes.{kind}"]
 
 
 def test_every_long_running_container_has_a_healthcheck(compose: dict[str, Any]) -> None:
@@ -156,10 +156,10 @@ def _compose_default(value: str) -> str:
 def test_the_default_timeouts_pass_the_check_and_every_service_waits_for_it(
     compose: dict[str, Any],
 ) -> None:
-    from harness.timeouts_check import check
+    from testbed.timeouts_check import check
 
     checker = compose["services"]["timeouts-check"]
-    assert checker["command"] == ["python", "-m", "harness.timeouts_check"]
+    assert checker["command"] == ["python", "-m", "testbed.timeouts_check"]
     defaults = {k: _compose_default(v) for k, v in checker["environment"].items()}
     assert "LB 6.5s > app deadline 5.5s" in check(defaults)
     caddy = _compose_default(compose["services"]["caddy"]["environment"]["LB_TIMEOUT"])
@@ -182,14 +182,14 @@ def test_the_default_timeouts_pass_the_check_and_every_service_waits_for_it(
 def test_out_of_order_timeouts_are_refused_with_what_to_set(
     env: dict[str, str], message: str
 ) -> None:
-    from harness.timeouts_check import TimeoutsError, check
+    from testbed.timeouts_check import TimeoutsError, check
 
     with pytest.raises(TimeoutsError, match=message):
         check(env)
 
 
 def test_go_durations_parse_like_caddy_reads_them() -> None:
-    from harness.timeouts_check import parse_go_duration
+    from testbed.timeouts_check import parse_go_duration
 
     assert parse_go_duration("6s") == 6.0
     assert parse_go_duration("500ms") == 0.5

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import harness.stack as stack
-from harness.caddy import caddy_duration, caddyfile
-from harness.processes import MissingBinaryError, ProcessGroup
-from harness.stack import (
+import testbed.stack as stack
+from testbed.caddy import caddy_duration, caddyfile
+from testbed.processes import MissingBinaryError, ProcessGroup
+from testbed.stack import (
     FakeInfo,
     NoStackError,
     StackConfig,

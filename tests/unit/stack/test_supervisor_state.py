@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.stack_supervisor import (
+from testbed.stack_supervisor import (
     StatePaths,
     clear_state,
     identity,

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from chaos.toxiproxy.addresses import AddressError, TcpAddress, resolve_tcp_address
-from chaos.toxiproxy.toxics import float32_json, toxic_from_json
-from chaos.toxiproxy.wire import RequestIds, go_json
+from doubles.toxiproxy.addresses import AddressError, TcpAddress, resolve_tcp_address
+from doubles.toxiproxy.toxics import float32_json, toxic_from_json
+from doubles.toxiproxy.wire import RequestIds, go_json
 
 pytestmark = pytest.mark.unit
 

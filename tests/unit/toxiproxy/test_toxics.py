@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from chaos.toxiproxy.__main__ import parse_args
-from chaos.toxiproxy.proxy import is_loopback, split_host_port
-from chaos.toxiproxy.toxics import (
+from doubles.toxiproxy.__main__ import parse_args
+from doubles.toxiproxy.proxy import is_loopback, split_host_port
+from doubles.toxiproxy.toxics import (
     TOXIC_ATTRIBUTES,
     ApiError,
     Toxic,
