@@ -35,12 +35,14 @@ from testbed.results import (
     Expectation,
     RunResults,
     ScenarioResult,
+    database_facts,
     environment_facts,
     lost_difference,
     new_run_dir,
     now_iso,
     write_results,
 )
+from testbed.stack import StackConfig, restart_service, start_stack
 
 TARGETS = ("legacy", "refactored")
 FAKES = ("llm", "memory", "webhook")
@@ -88,7 +90,6 @@ class RunState:
 
 def run_chaos(options: ChaosOptions, console: Console | None = None) -> tuple[RunResults, Path]:
     """Boot the stack, run every selected scenario on every selected target, write the run."""
-    from testbed.stack import StackConfig, start_stack
 
     console = console or Console(stderr=True)
     scenarios = select(options.scenarios)  # bad names fail before anything boots
@@ -153,7 +154,6 @@ def _run_all(
     state: RunState,
     console: Console,
 ) -> None:
-    from testbed.stack import restart_service
 
     total = len(scenarios) * len(targets)
     with Progress(
@@ -310,8 +310,6 @@ def _stack_facts(info: Any) -> dict[str, Any]:
         (t.database_url for t in targets.values() if getattr(t, "database_url", "")), ""
     )
     if database_url:
-        from testbed.results import database_facts
-
         facts.update(database_facts(database_url))
     facts["load_balancer"] = "caddy"
     return facts

@@ -1,4 +1,5 @@
-"""The resilience checklist (``resilience-checklist.toml``), parsed and validated with pydantic.
+"""The resilience checklist (``resilience-checklist.toml``): read, validated against its
+schema (:mod:`harness.checklist_schema`) and against the checks the gate knows.
 
 The seed's "checklist before deploy" made executable: one item per fix, each
 naming its evidence. Five kinds of evidence:
@@ -9,198 +10,62 @@ naming its evidence. Five kinds of evidence:
 - ``contracts``: the newest contract run's summary (legacy and refactored score alike);
 - ``probe``: a named check of the behavioural probe (``harness.evidence.behaviour``).
 
-Every error names the file and the item so the user knows what to fix.
+The schema imports no check and the checks import the schema; this module sits above both
+and hands the check names to the validation. Every error names the file and the item so
+the user knows what to fix.
 """
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-DEFAULT_CHECKLIST = Path("resilience-checklist.toml")
-ALL_RESILIENCE: Final = "all"  # dynamic evidence: every resilience expectation of the scenario
+from harness.checklist_schema import (
+    ALL_RESILIENCE,
+    DEFAULT_CHECKLIST,
+    KNOWN_CHECKS,
+    Checklist,
+    ChecklistError,
+    ConfigEvidence,
+    ContractsEvidence,
+    Deployment,
+    DynamicEvidence,
+    Evidence,
+    Item,
+    ProbeEvidence,
+    StaticEvidence,
+    TargetProbe,
+    TargetSpec,
+)
+from harness.evidence import CONFIG_CHECKS, STATIC_CHECKS
+from harness.evidence.behaviour import CHECKS as PROBE_CHECKS
 
-
-class ChecklistError(ValueError):
-    """The checklist file is missing, not TOML, or does not describe a valid checklist."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StaticEvidence(_Strict):
-    kind: Literal["static"]
-    check: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("check")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from harness.evidence import STATIC_CHECKS
-
-        return _known_name("static", name, STATIC_CHECKS)
-
-    def label(self) -> str:
-        return f"static:{self.check}"
-
-
-class ConfigEvidence(_Strict):
-    kind: Literal["config"]
-    check: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("check")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from harness.evidence import CONFIG_CHECKS
-
-        return _known_name("config", name, CONFIG_CHECKS)
-
-    def label(self) -> str:
-        return f"config:{self.check}"
-
-
-class DynamicEvidence(_Strict):
-    """Expectations of one scenario in the newest run of ``run`` kind.
-
-    ``expectations`` are the target-independent names the scenario evaluates on
-    both targets (conventions §13), or ``"all"`` for every resilience expectation.
-    They are checked against the results at gate time (the scenarios own them).
-    """
-
-    kind: Literal["dynamic"]
-    run: Literal["chaos", "load"]
-    scenario: Annotated[str, Field(min_length=1)]
-    expectations: list[Annotated[str, Field(min_length=1)]] | Literal["all"] = ALL_RESILIENCE
-
-    @field_validator("expectations")
-    @classmethod
-    def _not_empty(cls, value: Any) -> Any:
-        if isinstance(value, list) and not value:
-            raise ValueError('name at least one expectation, or "all"')
-        return value
-
-    def label(self) -> str:
-        names = "all" if self.expectations == ALL_RESILIENCE else ",".join(self.expectations)
-        return f"{self.run}:{self.scenario}[{names}]"
-
-
-class ContractsEvidence(_Strict):
-    """The newest ``reports/contracts/*/summary.json`` of the tree under judgement: zero
-    mismatches between legacy and refactored, over at least this many examples and
-    replayed requests (a run that compared next to nothing proves nothing)."""
-
-    kind: Literal["contracts"]
-    min_examples: int = Field(default=200, ge=1)
-    min_requests: int = Field(default=40, ge=0)
-
-    def label(self) -> str:
-        return f"contracts[examples>={self.min_examples},requests>={self.min_requests}]"
-
-
-class ProbeEvidence(_Strict):
-    """A named check of the behavioural probe (``harness.evidence.behaviour``): the target's
-    app served in a child process, the fakes as real servers, measured from outside."""
-
-    kind: Literal["probe"]
-    check: str
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("check")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from harness.evidence.behaviour import CHECKS
-
-        return _known_name("probe", name, CHECKS)
-
-    def label(self) -> str:
-        return f"probe:{self.check}"
-
-
-Evidence = Annotated[
-    StaticEvidence | ConfigEvidence | DynamicEvidence | ContractsEvidence | ProbeEvidence,
-    Field(discriminator="kind"),
+__all__ = [
+    "ALL_RESILIENCE",
+    "DEFAULT_CHECKLIST",
+    "Checklist",
+    "ChecklistError",
+    "ConfigEvidence",
+    "ContractsEvidence",
+    "Deployment",
+    "DynamicEvidence",
+    "Evidence",
+    "Item",
+    "ProbeEvidence",
+    "StaticEvidence",
+    "TargetProbe",
+    "TargetSpec",
+    "known_checks",
+    "load_checklist",
 ]
 
 
-class Item(_Strict):
-    id: Annotated[str, Field(min_length=1)]
-    title: Annotated[str, Field(min_length=1)]
-    why: Annotated[str, Field(min_length=1)]
-    evidence: Annotated[list[Evidence], Field(min_length=1)]
-
-
-class TargetProbe(_Strict):
-    """How the behavioural probe builds and serves the target (``[targets.<t>.probe]``).
-
-    ``env`` is the app's environment; ``{llm}``, ``{memory}`` (the fakes' base URLs) and
-    ``{database_url}`` (a scratch database, migrated) are filled in. The probe speaks the
-    service's HTTP API (docs/conventions.md §4)."""
-
-    env: dict[str, str] = Field(default_factory=dict)
-    time_scale: float = Field(default=0.05, gt=0)  # TIME_SCALE of the probed app
-    ca_bundle_env: str | None = None  # the setting naming a CA bundle (None: the target has none)
-    admin_token: str | None = None  # Bearer token of POST /v1/admin/nightly (the nightly job)
-
-
-class TargetSpec(_Strict):
-    """How the gate finds a target's code and settings (so users can point it at theirs)."""
-
-    package: str  # directory of the package, relative to the repository root
-    app_factory: str  # "module:function" returning the ASGI app; reads the environment
-    settings: str | None = None  # "module:Class" of its settings (pydantic-settings or plain)
-    # logical name -> attribute of the settings object (absent: the target has no such setting)
-    settings_fields: dict[str, str] = Field(default_factory=dict)
-    # logical name -> value fixed in code rather than in settings (e.g. a library default)
-    settings_values: dict[str, float] = Field(default_factory=dict)
-    # environment needed to build the settings without a deployment (placeholders, no I/O)
-    probe_env: dict[str, str] = Field(default_factory=dict)
-    probe: TargetProbe | None = None  # the behavioural probe (harness.evidence.behaviour)
-
-
-class Deployment(_Strict):
-    """Production numbers of what runs around the app; the gate scales them by TIME_SCALE."""
-
-    lb_timeout_s: float = Field(default=60.0, gt=0)
-    gunicorn_timeout_s: float = Field(default=55.0, gt=0)
-    workers: int = Field(default=2, ge=1)
-    # the database server the service will use, when the gate has no DATABASE_URL to ask
-    max_connections: int | None = Field(default=None, ge=1)
-    superuser_reserved_connections: int = Field(default=3, ge=0)
-
-
-class Checklist(_Strict):
-    version: Literal[1] = 1
-    deployment: Deployment = Deployment()
-    targets: dict[str, TargetSpec]
-    items: Annotated[list[Item], Field(min_length=1)]
-
-    @field_validator("items")
-    @classmethod
-    def _unique_ids(cls, items: list[Item]) -> list[Item]:
-        seen: set[str] = set()
-        for item in items:
-            if item.id in seen:
-                raise ValueError(f"item id {item.id!r} appears twice")
-            seen.add(item.id)
-        return items
-
-    def target(self, name: str) -> TargetSpec:
-        try:
-            return self.targets[name]
-        except KeyError:
-            known = ", ".join(sorted(self.targets))
-            raise ChecklistError(f"unknown target {name!r}; the checklist knows: {known}") from None
-
-
-def _known_name(kind: str, name: str, table: dict[str, Any]) -> str:
-    if name not in table:
-        raise ValueError(f"unknown {kind} check {name!r}; known: {', '.join(sorted(table))}")
-    return name
+def known_checks() -> dict[str, dict[str, Any]]:
+    """The check names each named kind of evidence may use (the schema's validation context)."""
+    return {"static": STATIC_CHECKS, "config": CONFIG_CHECKS, "probe": PROBE_CHECKS}
 
 
 def load_checklist(path: Path = DEFAULT_CHECKLIST) -> Checklist:
@@ -214,7 +79,7 @@ def load_checklist(path: Path = DEFAULT_CHECKLIST) -> Checklist:
     except tomllib.TOMLDecodeError as exc:
         raise ChecklistError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return Checklist.model_validate(data)
+        return Checklist.model_validate(data, context={KNOWN_CHECKS: known_checks()})
     except ValidationError as exc:
         raise ChecklistError(_explain(path, data, exc)) from exc
 

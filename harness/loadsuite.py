@@ -33,6 +33,7 @@ from testbed.processes import ProcessGroup
 from testbed.results import (
     RunResults,
     ScenarioResult,
+    database_facts,
     environment_facts,
     lost_difference,
     new_run_dir,
@@ -40,6 +41,7 @@ from testbed.results import (
     write_results,
 )
 from testbed.services import TARGETS
+from testbed.stack import StackConfig, start_stack
 
 # wide enough for the summary table when the output is not a terminal (make, CI logs)
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -81,12 +83,6 @@ def booted_stack(
     env_overrides: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[StackHandle]:
     """Start the stack (testbed.stack) in a ProcessGroup; everything stops on exit or Ctrl-C."""
-    try:
-        from testbed.stack import StackConfig, start_stack
-    except ImportError as exc:  # the stack is another component; say so instead of a traceback
-        raise RuntimeError(f"testbed.stack is not available ({exc}): cannot boot") from exc
-    from testbed.results import database_facts
-
     with ProcessGroup(log_dir) as group:
         config_kwargs: dict[str, Any] = {
             "targets": tuple(targets),

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from harness.fuzz.model import DEFAULT_EXAMPLES, DEFAULT_MAX_SECONDS
+from testbed.stack import StackError
 
 EXIT_FAILED = 1  # refactored answered a 5xx, left a request unanswered or posted a P0 card
 EXIT_USAGE = 2  # bad input or a stack that cannot start
@@ -55,7 +56,6 @@ def fuzz(
     expected to fail), 2 on bad input or a stack that cannot start.
     """
     from harness.fuzz.run import FuzzOptions, FuzzUsageError, run_fuzz
-    from testbed.stack import StackError
 
     console = Console(stderr=True)
     options = FuzzOptions(

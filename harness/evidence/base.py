@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.checklist import Checklist, TargetSpec
+    from harness.checklist_schema import Checklist, TargetSpec
 
 
 class EvidenceError(RuntimeError):

@@ -47,6 +47,7 @@ from typing import Any
 
 import httpx
 
+from harness.checklist_schema import ProbeEvidence
 from harness.evidence.base import EvidenceError, GateContext, Outcome
 from testbed.fakes import fake_argv
 from testbed.net import free_port
@@ -188,8 +189,6 @@ async def _reset(session: Session, fake: str) -> None:
 
 
 def needed_checks(context: GateContext) -> set[str]:
-    from harness.checklist import ProbeEvidence
-
     selected = context.cache.get("selected_items")
     return {
         e.check
@@ -216,8 +215,6 @@ def probe_results(context: GateContext) -> dict[str, Outcome]:
 
 
 def _params(context: GateContext, check: str) -> dict[str, Any]:
-    from harness.checklist import ProbeEvidence
-
     for item in context.checklist.items:
         for e in item.evidence:
             if isinstance(e, ProbeEvidence) and e.check == check:

@@ -26,6 +26,7 @@ from typing import Any
 
 from harness.evidence.base import EvidenceError, GateContext, Outcome
 from harness.evidence.dynamic import gate_runs
+from testbed.postgres import PostgresUnavailableError, connection_limits
 from testbed.results import RunResults
 from testbed.timeouts import gap_problem, ladder
 
@@ -249,8 +250,6 @@ def _max_connections(context: GateContext) -> tuple[int, str]:
 
 def _live_max_connections(url: str) -> tuple[int, str]:
     import psycopg2  # the harness's sync driver; imported here so static checks need no DB
-
-    from testbed.postgres import PostgresUnavailableError, connection_limits
 
     try:
         max_connections, reserved = connection_limits(url)

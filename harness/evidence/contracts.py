@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.checklist import ContractsEvidence
+from harness.checklist_schema import ContractsEvidence
 from harness.evidence.base import GateContext, Outcome
 from testbed.provenance import stale_tree_reason
 

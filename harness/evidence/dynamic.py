@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chaos.scenarios import SCENARIO_MODULES
-from harness.checklist import DynamicEvidence
+from harness.checklist_schema import DynamicEvidence
 from harness.evidence.base import GateContext, Outcome
 from loadtests.scenarios import SCENARIOS
 from testbed.provenance import stale_tree_reason

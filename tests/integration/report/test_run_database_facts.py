@@ -68,7 +68,7 @@ def test_a_load_run_records_max_connections(
     from harness import loadsuite
 
     info = _stack_info(pg_admin_url)
-    monkeypatch.setattr("testbed.stack.start_stack", lambda group, config: info)
+    monkeypatch.setattr(loadsuite, "start_stack", lambda group, config: info)
     monkeypatch.setattr(loadsuite, "endpoints_from_stack", lambda t, name, log_dir: t)
     with loadsuite.booted_stack(["refactored"], 0.1, 2, tmp_path / "logs") as handle:
         facts = handle.facts

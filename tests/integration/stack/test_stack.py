@@ -18,6 +18,7 @@ import pytest
 
 from testbed.processes import ProcessGroup
 from testbed.stack import StackConfig, StackError, StackInfo, restart_service, start_stack
+from testbed.timeouts import MIN_GAP_S, ladder
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +84,9 @@ def test_load_balancer_answers_health_and_readiness(stack: tuple[StackInfo, Proc
     assert httpx.get(f"{target.lb_url}/health", timeout=10).status_code == 200
     ready = httpx.get(f"{target.lb_url}/health/ready", timeout=10)
     assert ready.status_code == 200, ready.text
-    assert target.lb_timeout_s == pytest.approx(60 * TIME_SCALE)
+    # the ladder's load balancer rung: 60 s x scale, never within 1 s of the app deadline
+    assert target.lb_timeout_s == pytest.approx(ladder(TIME_SCALE).lb_s)
+    assert target.lb_timeout_s - target.app_timeout_s >= MIN_GAP_S
     assert target.gunicorn_timeout_s == 6
     assert set(target.proxies) == {"llm", "memory", "postgres"}
     assert target.metrics_url == f"{target.service_url}/metrics"

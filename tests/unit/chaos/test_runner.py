@@ -10,6 +10,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from chaos.scenarios import registry
+from harness import chaos_run
 from harness.chaos_run import ChaosUsageError, parse_targets, run_scenario
 from harness.cli import app
 
@@ -57,10 +58,8 @@ async def test_a_scenario_that_cannot_reach_its_target_is_invalid_not_a_crash(
 
 
 def _chaos_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, boot: Any) -> Result:
-    import testbed.stack
-
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path))
-    monkeypatch.setattr(testbed.stack, "start_stack", boot)
+    monkeypatch.setattr(chaos_run, "start_stack", boot)
     return CliRunner().invoke(
         app, ["chaos", "--scenario", "broker_down", "--log-dir", str(tmp_path / "logs")]
     )
