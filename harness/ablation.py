@@ -30,19 +30,10 @@ from harness.loadsuite import (
 )
 from loadtests.model import Scenario
 from loadtests.scenarios import get_scenario
+from testbed.policies import POLICIES
 from testbed.results import RunResults, ScenarioResult, new_run_dir
 from testbed.stack import fresh_target_database, restart_service
 
-POLICIES = (
-    "timeouts",
-    "retry",
-    "breaker",
-    "fallbacks",
-    "rate_limit",
-    "pool_limits",
-    "job_bulkhead",
-    "outbox",
-)
 # three_am covers the slow LLM beyond the LB timeout and the nightly job; llm_flaky transient
 # errors (retry); the chaos scenarios a broker outage (outbox) and a nightly job over 80
 # seeded friendships on a slow database (job bulkhead). llm_slow, the load

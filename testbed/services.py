@@ -9,48 +9,18 @@ from pathlib import Path
 
 from testbed.net import LOOPBACK, free_port
 from testbed.processes import ManagedProcess, ProcessGroup
+from testbed.targets import TARGETS, UnknownTargetError, check_target
 from testbed.timeouts import gunicorn_timeout
 
 APP_FACTORIES = {
     "legacy": "legacy.main:create_app()",
     "refactored": "refactored.main:create_app()",
 }
-TARGETS = tuple(APP_FACTORIES)
 # gunicorn's own lines (master, access log, a worker's failed boot and its traceback) in the
 # target's scrubbing JSON log format; legacy keeps gunicorn's plain text
 LOGGER_CLASSES = {
     "refactored": "refactored.infrastructure.observability.gunicorn_logging.JsonGunicornLogger",
 }
-
-
-class UnknownTargetError(ValueError):
-    def __init__(self, target: str) -> None:
-        super().__init__(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
-
-
-def check_target(target: str) -> str:
-    if target not in APP_FACTORIES:
-        raise UnknownTargetError(target)
-    return target
-
-
-def configured_app_deadline_s(target: str, env: Mapping[str, str]) -> float | None:
-    """The whole-request deadline a target enforces itself with this environment, in
-    seconds (already scaled); None when it has none and only the LB or a worker kill ends a
-    request. Legacy never has one (the incident); refactored unless ``timeouts`` is off.
-    """
-    check_target(target)
-    if target == "legacy":
-        return None
-    from refactored.core.settings import Policy, Settings
-
-    disabled = {p.strip() for p in env.get("RESILIENCE_DISABLE", "").split(",")}
-    if Policy.TIMEOUTS.value in disabled:
-        return None
-    fields = Settings.model_fields
-    deadline = float(env.get("REQUEST_DEADLINE_S", fields["request_deadline_s"].default))
-    scale = float(env.get("TIME_SCALE", fields["time_scale"].default))
-    return deadline * scale
 
 
 @dataclass(frozen=True)
@@ -128,3 +98,6 @@ def start_service(
     )
     process.wait_http(f"http://{LOOPBACK}:{port}/health", timeout=ready_timeout)
     return ServiceHandle(target=target, port=port, process=process, metrics_dir=metrics_dir)
+
+
+__all__ = ["APP_FACTORIES", "TARGETS", "UnknownTargetError", "check_target", "start_service"]

@@ -23,12 +23,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from testbed.caddy import LB_TIMEOUT_S, caddy_binary, start_caddy
+from testbed.fakes import KINDS, launch_fakes
 from testbed.ledger import private_dir
 from testbed.net import LOOPBACK, NotReadyError, free_port, port_is_free
 from testbed.postgres import (
@@ -49,13 +49,15 @@ from testbed.rate_limit_store import (
     rate_limit_store,
 )
 from testbed.services import APP_FACTORIES, check_target, start_service
+from testbed.target import FakeInfo, TargetInfo, configured_app_deadline_s
 from testbed.timeouts import APP_DEADLINE_S, ladder
+from testbed.toxiproxy_admin import ToxiproxyAdmin
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each target records its name and app_deadline_s
 APP_TIMEOUT_S = APP_DEADLINE_S  # the handbook's app request deadline at TIME_SCALE=1
 STACK_DIR = Path(".stack")
 STACK_JSON = STACK_DIR / "stack.json"
-FAKE_KINDS = ("llm", "memory", "webhook")
+FAKE_KINDS = KINDS
 PROXIED_FAKES = ("llm", "memory")  # the webhook is called directly (alerts are not a fault target)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,36 +72,6 @@ class NoStackError(StackError):
 
 
 # ---- the data (conventions §14) ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FakeInfo:
-    url: str
-    control_url: str
-
-
-@dataclass
-class TargetInfo:
-    lb_url: str
-    service_url: str
-    metrics_url: str | None
-    database_url: str
-    admin_token: str
-    toxiproxy_url: str
-    toxiproxy_kind: str  # "embedded" (doubles.toxiproxy) or "real" (toxiproxy-server)
-    proxies: dict[str, str]
-    fakes: dict[str, FakeInfo]
-    lb_timeout_s: float
-    app_timeout_s: float
-    gunicorn_timeout_s: int
-    env: dict[str, str]
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TargetInfo:
-        fields = dict(data)
-        fields["fakes"] = {k: FakeInfo(**v) for k, v in data.get("fakes", {}).items()}
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in fields.items() if k in known})
 
 
 @dataclass
@@ -127,7 +99,7 @@ class StackInfo:
                 f"stack.json has schema_version {data.get('schema_version')!r}, expected "
                 f"{SCHEMA_VERSION}: run make down && make up"
             )
-        data["targets"] = {k: TargetInfo.from_dict(v) for k, v in data["targets"].items()}
+        data["targets"] = {k: TargetInfo.from_dict(v, k) for k, v in data["targets"].items()}
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -265,36 +237,18 @@ class _Toxiproxy:
     def create_proxy(self, logical: str, upstream: str) -> tuple[str, str]:
         """Create (or replace) proxy ``logical``; return (actual name, listen host:port)."""
         name = f"{self.prefix}{logical}"
-        with httpx.Client(base_url=self.url, timeout=10.0) as http:
-            existing = http.get(f"/proxies/{name}")
-            if existing.status_code == 200:
-                http.delete(f"/proxies/{name}").raise_for_status()
-            response = http.post(
-                "/proxies",
-                json={
-                    "name": name,
-                    "listen": f"{LOOPBACK}:0",
-                    "upstream": upstream,
-                    "enabled": True,
-                },
-            )
-            if response.status_code >= 300:
-                raise StackError(
-                    f"Toxiproxy at {self.url} refused proxy {name!r}: "
-                    f"{response.status_code} {response.text}"
-                )
-            listen = str(response.json()["listen"])
-        host, _, port = listen.rpartition(":")
-        if host in ("", "[::]", "0.0.0.0"):  # real toxiproxy reports the bind address as given
-            listen = f"{LOOPBACK}:{port}"
-        return name, listen
+        try:
+            with ToxiproxyAdmin(self.url) as admin:
+                return name, admin.create_proxy(name, upstream)
+        except httpx.HTTPError as exc:
+            raise StackError(f"Toxiproxy at {self.url} refused proxy {name!r}: {exc}") from exc
 
     def delete_proxies(self, names: list[str]) -> None:
-        with httpx.Client(base_url=self.url, timeout=5.0) as http:
+        with ToxiproxyAdmin(self.url, timeout=5.0) as admin:
             for name in names:
                 # the server may be gone already: then there is nothing left to clean
                 with contextlib.suppress(httpx.HTTPError):
-                    http.delete(f"/proxies/{name}")
+                    admin.delete_proxy(name)
 
 
 def _toxiproxy_for(
@@ -342,19 +296,13 @@ def _wait_ready(process: ManagedProcess, url: str, what: str, timeout: float) ->
 
 
 def _start_fakes(group: ProcessGroup, target: str, timeout: float) -> dict[str, FakeInfo]:
-    """Start the three fakes at once (each takes a second or two to import), then wait."""
-    launched: dict[str, tuple[ManagedProcess, str]] = {}
-    for kind in FAKE_KINDS:
-        port = free_port()
-        argv = [sys.executable, "-m", f"doubles.fakes.{kind}", "--host", LOOPBACK]
-        argv += ["--port", str(port)]
-        process = group.start(f"fake-{kind}-{target}", argv, cwd=REPO_ROOT)
-        launched[kind] = (process, f"http://{LOOPBACK}:{port}")
-    fakes: dict[str, FakeInfo] = {}
-    for kind, (process, url) in launched.items():
-        _wait_ready(process, f"{url}/health", f"the fake {kind}", timeout)
-        fakes[kind] = FakeInfo(url=url, control_url=f"{url}/_control")
-    return fakes
+    try:
+        handles = launch_fakes(group, FAKE_KINDS, label=target, timeout=timeout)
+    except NotReadyError as exc:
+        raise StackError(
+            f"a fake of {target} did not become healthy: {exc}\nLogs in {group.log_dir}"
+        ) from exc
+    return {kind: FakeInfo(h.base_url, h.control_url) for kind, h in handles.items()}
 
 
 def _service_name(target: str) -> str:
@@ -566,6 +514,8 @@ def _start_target(
         app_timeout_s=app_timeout_s,
         gunicorn_timeout_s=gunicorn_timeout_s,
         env=env,
+        name=target,
+        app_deadline_s=configured_app_deadline_s(target, env),
     )
 
 
@@ -616,7 +566,7 @@ def restart_service(
     _start_target_service(
         group, target, env, info.workers, current.app_timeout_s, port, ready_timeout
     )
-    info.targets[target] = replace(current, env=env, admin_token=env.get("ADMIN_TOKEN", ""))
+    info.targets[target] = replace(current, name=target).with_env(env)
     return info
 
 

@@ -36,7 +36,7 @@ from testbed.results import (
     latency_summary,
     now_iso,
 )
-from testbed.services import configured_app_deadline_s
+from testbed.target import configured_app_deadline_s
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
 

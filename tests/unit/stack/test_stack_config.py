@@ -158,7 +158,9 @@ def _info() -> StackInfo:
         lb_timeout_s=6.0,
         app_timeout_s=5.5,
         gunicorn_timeout_s=6,
-        env={"LLM_BASE_URL": "http://127.0.0.1:4"},
+        env={"LLM_BASE_URL": "http://127.0.0.1:4", "TIME_SCALE": "0.1"},
+        name="refactored",
+        app_deadline_s=5.5,
     )
     return StackInfo(
         started_at="2026-01-01T00:00:00+00:00",
@@ -177,7 +179,7 @@ def test_stack_json_round_trip_and_schema() -> None:
     text = info.to_json()
     assert StackInfo.from_json(text) == info
     data = json.loads(text)
-    assert next(iter(data)) == "schema_version" and data["schema_version"] == 1
+    assert next(iter(data)) == "schema_version" and data["schema_version"] == 2
     assert set(data) == {
         "schema_version", "started_at", "supervisor_pid", "time_scale", "workers",
         "log_dir", "database", "amqp_url", "targets",
@@ -185,7 +187,7 @@ def test_stack_json_round_trip_and_schema() -> None:
     assert set(data["targets"]["refactored"]) == {
         "lb_url", "service_url", "metrics_url", "database_url", "admin_token",
         "toxiproxy_url", "toxiproxy_kind", "proxies", "fakes", "lb_timeout_s",
-        "app_timeout_s", "gunicorn_timeout_s", "env",
+        "app_timeout_s", "gunicorn_timeout_s", "env", "name", "app_deadline_s",
     }  # fmt: skip
     assert data["targets"]["refactored"]["fakes"]["llm"] == {
         "url": "http://127.0.0.1:10",
