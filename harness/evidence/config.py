@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.evidence.base import EvidenceError, GateContext, Outcome
-from harness.evidence.dynamic import gate_runs
-from testbed.postgres import PostgresUnavailableError, connection_limits
-from testbed.results import RunResults
+from harness.evidence.connections import max_connections, workers
 from testbed.timeouts import gap_problem, ladder
 
 PLACEHOLDER_SECRET = "change-me-in-production"
@@ -42,8 +40,6 @@ def _key(length: int) -> str:
 
 
 PROBE_TIMEOUT_S = 90
-DEFAULT_SUPERUSER_RESERVED = 3  # PostgreSQL's default, when a run did not record it
-FACT_RUN_KINDS = ("chaos", "load")  # runs whose stack the dynamic evidence measured
 
 
 def _probe(context: GateContext, what: str, ref: str, env: dict[str, str]) -> dict[str, Any]:
@@ -196,7 +192,7 @@ def timeout_ordering(evidence: Any, context: GateContext) -> Outcome:
 def pool_budget(evidence: Any, context: GateContext) -> Outcome:
     """(pool + overflow) x workers + job pool <= max_connections - superuser_reserved."""
     values = settings_values(context)
-    workers, workers_source = _workers(context)
+    worker_count, workers_source = workers(context)
     pool, overflow, job = (values.get(k) for k in ("db_pool_size", "db_max_overflow", "job_pool"))
     problems = []
     if pool is None:
@@ -205,90 +201,20 @@ def pool_budget(evidence: Any, context: GateContext) -> Outcome:
         problems.append("no setting bounds the nightly job's connections (one per user)")
     if problems:  # fails whatever the database allows: say so even when that is unknown
         try:
-            limit, source = _max_connections(context)
+            limit, source = max_connections(context)
         except EvidenceError as exc:
             return Outcome.fail("unbounded; database limit unknown", [*problems, str(exc)])
         return Outcome.fail(f"unbounded; database allows {limit} ({source})", problems)
-    limit, source = _max_connections(context)
+    limit, source = max_connections(context)
     assert pool is not None and job is not None
-    needed = int((pool + (overflow or 0)) * workers + job)
+    needed = int((pool + (overflow or 0)) * worker_count + job)
     observed = (
-        f"({pool:g}+{overflow or 0:g})x{workers} workers + job {job:g} = {needed} "
+        f"({pool:g}+{overflow or 0:g})x{worker_count} workers + job {job:g} = {needed} "
         f"<= {limit} usable ({source}; {workers_source})"
     )
     if needed > limit:
         return Outcome.fail(observed.replace("<=", ">"), ["raise max_connections or shrink pools"])
     return Outcome.ok(observed)
-
-
-def _fact_runs(context: GateContext) -> list[RunResults]:
-    """Chaos and load runs that booted a stack (measured something), newest first."""
-    runs = gate_runs(context).runs
-    return [r for r in runs if r.kind in FACT_RUN_KINDS and r.results]
-
-
-def _workers(context: GateContext) -> tuple[int, str]:
-    """The newest run's worker count (what the pools were measured with), else the checklist's."""
-    for run in _fact_runs(context):
-        workers = run.environment.get("workers")
-        if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
-            return workers, f"workers of run {run.run_id}"
-    return context.checklist.deployment.workers, "workers from the checklist's [deployment]"
-
-
-def _max_connections(context: GateContext) -> tuple[int, str]:
-    """Usable connections (max_connections minus the superuser reserve) and where they come
-    from: the live database when ``DATABASE_URL`` is set, else the newest run's record."""
-    if "max_connections" in context.cache:
-        cached: tuple[int, str] = context.cache["max_connections"]
-        return cached
-    url = context.env.get("DATABASE_URL")
-    result = _live_max_connections(url) if url else _recorded_max_connections(context)
-    context.cache["max_connections"] = result
-    return result
-
-
-def _live_max_connections(url: str) -> tuple[int, str]:
-    import psycopg2  # the harness's sync driver; imported here so static checks need no DB
-
-    try:
-        max_connections, reserved = connection_limits(url)
-    except (PostgresUnavailableError, psycopg2.Error) as exc:
-        raise EvidenceError(f"cannot read max_connections from DATABASE_URL: {exc}") from exc
-    return (
-        max_connections - reserved,
-        f"max_connections {max_connections} - {reserved} reserved, live DATABASE_URL",
-    )
-
-
-def _recorded_max_connections(context: GateContext) -> tuple[int, str]:
-    runs = _fact_runs(context)
-    for run in runs:
-        recorded = run.environment.get("max_connections")
-        if not isinstance(recorded, int) or isinstance(recorded, bool):
-            continue
-        reserved = run.environment.get("superuser_reserved_connections")
-        how = "reserved"
-        if not isinstance(reserved, int) or isinstance(reserved, bool):
-            reserved, how = DEFAULT_SUPERUSER_RESERVED, "reserved (PostgreSQL's default)"
-        database = run.environment.get("database")
-        server = f"{database} database" if database else "database"
-        return (
-            recorded - reserved,
-            f"max_connections {recorded} - {reserved} {how}, as run {run.run_id} "
-            f"recorded its {server}; no DATABASE_URL",
-        )
-    scanned = f"{len(runs)} chaos/load run(s) in {context.reports_dir}"
-    reasons = [
-        f"{r.run_id}: {r.environment['max_connections_error']}"
-        for r in runs
-        if r.environment.get("max_connections_error")
-    ]
-    raise EvidenceError(
-        "pool_budget needs max_connections: set DATABASE_URL to the database, or run make chaos "
-        f"(its results record the database's max_connections); none of {scanned} records it"
-        + (f" ({'; '.join(reasons[:2])})" if reasons else "")
-    )
 
 
 CONFIG_CHECKS = {
