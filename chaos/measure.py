@@ -8,27 +8,17 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
+
+from testbed.metrics import Samples, parse_metrics
 
 if TYPE_CHECKING:
-    from chaos.scenarios.base import Measurements, ScenarioContext
-
-MetricKey = tuple[str, frozenset[tuple[str, str]]]
-
-
-def parse_metrics(text: str) -> dict[MetricKey, float]:
-    """Prometheus text -> {(sample name, labels): value}."""
-    out: dict[MetricKey, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            key = (sample.name, frozenset(sample.labels.items()))
-            out[key] = out.get(key, 0.0) + float(sample.value)
-    return out
+    from chaos.scenarios.context import ScenarioContext
+    from chaos.scenarios.measurements import Measurements
 
 
-async def scrape_metrics(ctx: ScenarioContext) -> dict[MetricKey, float]:
+async def scrape_metrics(ctx: ScenarioContext) -> Samples:
     """The target's /metrics, or {} when it has none (legacy) or it cannot be read."""
-    url = getattr(ctx.endpoints, "metrics_url", None)
+    url = ctx.endpoints.metrics_url
     if not url:
         return {}
     try:

@@ -28,7 +28,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from chaos.scenarios import select
-from chaos.scenarios.base import Scenario, ScenarioContext, ToxiproxyClient
+from chaos.scenarios.context import ScenarioContext
+from chaos.scenarios.scenario import Scenario
 from harness.reporting import VERDICT_MARK, key_figures, write_report
 from testbed.processes import ProcessGroup
 from testbed.results import (
@@ -43,9 +44,10 @@ from testbed.results import (
     write_results,
 )
 from testbed.stack import StackConfig, restart_service, start_stack
+from testbed.target import TargetInfo
+from testbed.targets import UnknownTargetError
+from testbed.targets import parse_targets as targets_of
 
-TARGETS = ("legacy", "refactored")
-FAKES = ("llm", "memory", "webhook")
 READY_TIMEOUT_S = 60.0
 
 
@@ -54,17 +56,11 @@ class ChaosUsageError(ValueError):
 
 
 def parse_targets(spec: str) -> list[str]:
-    """``both`` | ``legacy`` | ``refactored`` | ``legacy,refactored`` -> targets in order."""
-    wanted = [t.strip() for t in spec.split(",") if t.strip()]
-    if wanted in (["both"], ["all"]):
-        return list(TARGETS)
-    unknown = [t for t in wanted if t not in TARGETS]
-    if not wanted or unknown:
-        raise ChaosUsageError(
-            f"unknown target {', '.join(unknown) or '(empty)'!s}; "
-            "choose both, legacy, refactored (or legacy,refactored)"
-        )
-    return [t for t in TARGETS if t in wanted]
+    """``testbed.targets.parse_targets``, its error as a usage error."""
+    try:
+        return list(targets_of(spec))
+    except UnknownTargetError as exc:
+        raise ChaosUsageError(str(exc)) from None
 
 
 @dataclass
@@ -204,7 +200,7 @@ def _run_all(
 async def run_scenario(
     scenario: Scenario,
     target: str,
-    endpoints: Any,
+    endpoints: TargetInfo,
     info: Any,
     tag: str,
     time_scale: float,
@@ -261,12 +257,10 @@ def amqp_url_of(info: Any) -> str | None:
     return os.environ.get("AMQP_URL") or getattr(info, "amqp_url", None)
 
 
-async def reset_injectors(http: httpx.AsyncClient, endpoints: Any) -> None:
-    await ToxiproxyClient(http, endpoints.toxiproxy_url, endpoints.proxies).reset()
-    ctx = ScenarioContext("", endpoints, http, 1.0, "")
-    for kind in FAKES:
-        if kind in endpoints.fakes:
-            await ctx.fake(kind).reset()
+async def reset_injectors(http: httpx.AsyncClient, endpoints: TargetInfo) -> None:
+    await endpoints.async_toxiproxy(http).reset()
+    for kind in endpoints.fakes:
+        await endpoints.async_fake_control(kind, http).reset()
 
 
 async def wait_ready(

@@ -1,7 +1,10 @@
 """The chaos scenarios, one module each, and their registry.
 
 A scenario is a fault schedule + bounded load + expectations per target
-(:mod:`chaos.scenarios.base`). Add one: write ``chaos/scenarios/<name>.py`` defining
+(:mod:`chaos.scenarios.scenario`; the engine that runs one is :mod:`chaos.scenarios.engine`,
+its context :mod:`~chaos.scenarios.context`, what it measured
+:mod:`~chaos.scenarios.measurements`, the checks it composes :mod:`~chaos.scenarios.checks`,
+its faults :mod:`~chaos.scenarios.faults`). Add one: write ``chaos/scenarios/<name>.py`` defining
 ``SCENARIO = <YourScenario>()`` and list the module in ``SCENARIO_MODULES``.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-from chaos.scenarios.base import Scenario
+from chaos.scenarios.scenario import Scenario
 
 # The order is the run order: cheap and stateless first, the restarts-heavy ones later.
 SCENARIO_MODULES: tuple[str, ...] = (

@@ -19,20 +19,14 @@ from typing import Any
 
 from chaos.loadgen import LoadPlan, standard_clients
 from chaos.measure import _asyncpg_url
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
-    is_2xx,
-    sanity_fault,
-    sanity_load_during_fault,
-    share_check,
-)
+from chaos.scenarios.checks import is_2xx, sanity_fault, sanity_load_during_fault, share_check
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import counted
 from chaos.scenarios.faults import proxy_down
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 EXCHANGE = "friendship"
 ROUTING_KEY = "friendship.score_updated"

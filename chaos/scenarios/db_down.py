@@ -19,12 +19,7 @@ from chaos.loadgen import (
     poller_address,
     standard_clients,
 )
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
+from chaos.scenarios.checks import (
     integrity_expectations,
     is_2xx,
     pct_ms,
@@ -32,9 +27,13 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import answers_show_fault
 from chaos.scenarios.faults import proxy_down
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 RECOVERY_GRACE_S = 2.0  # pools reconnect on first use after the proxy is back
 

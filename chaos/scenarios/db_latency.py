@@ -10,12 +10,7 @@ never a 504, and nothing is half-written.
 from __future__ import annotations
 
 from chaos.loadgen import LoadPlan, standard_clients
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
+from chaos.scenarios.checks import (
     count,
     integrity_expectations,
     is_2xx,
@@ -24,9 +19,13 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import added_latency
 from chaos.scenarios.faults import toxic
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 
 class DbLatency(Scenario):

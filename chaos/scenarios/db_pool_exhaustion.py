@@ -20,21 +20,14 @@ import httpx
 
 from chaos.loadgen import LoadGenerator, LoadPlan, standard_clients
 from chaos.measure import _asyncpg_url
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
-    count,
-    is_2xx,
-    pct_ms,
-    sanity_fault,
-    share_check,
-)
+from chaos.scenarios.checks import count, is_2xx, pct_ms, sanity_fault, share_check
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import added_latency, counted
 from chaos.scenarios.faults import fake_faults, toxic
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 INACTIVE, ACTIVE = 40, 40
 JOB = "nightly_job"

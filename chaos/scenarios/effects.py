@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chaos.loadgen import END, Sample
-from chaos.scenarios.base import Measurements, pct_ms, share
+from chaos.scenarios.checks import pct_ms, share
+from chaos.scenarios.measurements import Measurements
 from testbed.results import Expectation, Op
 
 

@@ -34,16 +34,12 @@ import httpx
 from chaos.loadgen import LoadGenerator, LoadPlan, poller_address, standard_clients
 from chaos.measure import _asyncpg_url
 from chaos.messages import conversation_body
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
-    integrity_expectations,
-    sanity_load,
-)
+from chaos.scenarios.checks import integrity_expectations, sanity_load
+from chaos.scenarios.context import FaultStep, ScenarioContext
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 # (owner, which shared id): alice and bob in turn, carol and dave at once
 OWNERS: tuple[tuple[str, str], ...] = (

@@ -27,13 +27,7 @@ from typing import Any
 
 from chaos.loadgen import END, LoadGenerator, LoadPlan, standard_clients
 from chaos.measure import failed_analysis_tasks
-from chaos.scenarios.base import (
-    ANALYSIS_TASKS,
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
+from chaos.scenarios.checks import (
     is_2xx,
     pct_ms,
     sanity_fault,
@@ -41,9 +35,13 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import fake_answered_during
 from chaos.scenarios.faults import fake_faults
+from chaos.scenarios.measurements import ANALYSIS_TASKS, Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 TASKS_PER_END = 3  # emotion, questions, topics
 RETRY_ATTEMPTS = 3  # handbook: 3 attempts

@@ -12,22 +12,20 @@ again, whatever the header says (a 429 storm in the making).
 from __future__ import annotations
 
 from chaos.loadgen import LoadPlan, standard_clients
-from chaos.scenarios.base import (
-    ANALYSIS_TASKS,
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
+from chaos.scenarios.checks import (
     is_2xx,
     sanity_fault,
     sanity_llm_answered,
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import fake_answered_during
 from chaos.scenarios.faults import fake_faults
+from chaos.scenarios.measurements import ANALYSIS_TASKS, Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 RETRY_AFTER_S = 1.0
 

@@ -15,12 +15,7 @@ the result as a diagnostic; no expectation reads it.
 from __future__ import annotations
 
 from chaos.loadgen import END, LoadPlan, standard_clients
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
+from chaos.scenarios.checks import (
     count,
     is_2xx,
     pct_ms,
@@ -28,9 +23,13 @@ from chaos.scenarios.base import (
     sanity_load_during_fault,
     share_check,
 )
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import fake_answered_during
 from chaos.scenarios.faults import fake_faults
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 LLM_DOWN_STATUS = 500
 # the breaker opens after 5 failures: well within this much of the outage under the load

@@ -10,17 +10,12 @@ Legacy has no limiter: the burster is served at everyone's expense.
 from __future__ import annotations
 
 from chaos.loadgen import ACTIVITIES, BurstSpec, LoadPlan, client_address, standard_clients
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
-    count,
-    is_2xx,
-    share_check,
-)
+from chaos.scenarios.checks import count, is_2xx, share_check
+from chaos.scenarios.context import FaultStep, ScenarioContext
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 
 BURST = 200
 BURSTER = "burster"

@@ -38,16 +38,12 @@ from chaos.loadgen import (
     client_address,
     standard_clients,
 )
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
-    count,
-    share,
-)
+from chaos.scenarios.checks import count, share
+from chaos.scenarios.context import FaultStep, ScenarioContext
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import BASELINE_S, Timeline
+from testbed.results import Expectation
 
 SPOOFER = client_address(300)  # one real client for the three bursts
 BURST_FACTOR = 3  # requests per burst: 3 x the route's per-minute limit

@@ -11,21 +11,14 @@ every answer during the hang is Caddy's 504.
 from __future__ import annotations
 
 from chaos.loadgen import LoadPlan, standard_clients
-from chaos.scenarios.base import (
-    Expectation,
-    FaultStep,
-    Measurements,
-    Scenario,
-    ScenarioContext,
-    count,
-    is_lb_504,
-    pct_ms,
-    sanity_fault,
-    sanity_load_during_fault,
-)
+from chaos.scenarios.checks import count, is_lb_504, pct_ms, sanity_fault, sanity_load_during_fault
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import fake_held_calls
 from chaos.scenarios.faults import fake_faults
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
 from chaos.scenarios.timeline import Timeline
+from testbed.results import Expectation
 from testbed.timeouts import MIN_GAP_S
 
 

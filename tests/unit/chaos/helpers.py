@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from chaos.loadgen import END, HEALTH, Sample
-from chaos.scenarios.base import Measurements, ScenarioContext
+from chaos.scenarios.context import ScenarioContext
+from chaos.scenarios.measurements import Measurements
+from testbed.target import TargetInfo, configured_app_deadline_s
 
 
-@dataclass
-class FakeEndpoints:
-    lb_url: str = "http://lb"
-    service_url: str = "http://svc"
-    metrics_url: str | None = None
-    database_url: str = "postgresql://postgres@127.0.0.1:1/none"
-    admin_token: str = "t"
-    toxiproxy_url: str = "http://toxiproxy"
-    proxies: dict[str, str] = field(
-        default_factory=lambda: {p: p for p in ("llm", "memory", "postgres", "rabbitmq")}
+def endpoints(target: str = "refactored") -> TargetInfo:
+    """A target as the stack records it at TIME_SCALE 0.1 (nothing listens there)."""
+    return TargetInfo(
+        lb_url="http://lb",
+        service_url="http://svc",
+        metrics_url=None,
+        database_url="postgresql://postgres@127.0.0.1:1/none",
+        admin_token="t",
+        toxiproxy_url="http://toxiproxy",
+        toxiproxy_kind="embedded",
+        proxies={p: p for p in ("llm", "memory", "postgres", "rabbitmq")},
+        fakes={},
+        lb_timeout_s=6.5,  # testbed.stack.timeouts(0.1): max(6 s, 5.5 s + 1 s)
+        app_timeout_s=5.5,
+        gunicorn_timeout_s=6,
+        env={"TIME_SCALE": "0.1"},
+        name=target,
+        app_deadline_s=configured_app_deadline_s(target, {"TIME_SCALE": "0.1"}),
     )
-    fakes: dict[str, Any] = field(default_factory=dict)
-    lb_timeout_s: float = 6.5  # testbed.stack.timeouts(0.1): max(6 s, 5.5 s + 1 s)
-    app_timeout_s: float = 5.5
-    env: dict[str, str] = field(default_factory=lambda: {"TIME_SCALE": "0.1"})
 
 
 def context(target: str = "refactored", time_scale: float = 0.1) -> ScenarioContext:
     return ScenarioContext(
         target=target,
-        endpoints=FakeEndpoints(),
+        endpoints=endpoints(target),
         http=httpx.AsyncClient(),
         time_scale=time_scale,
         prefix="r-test",

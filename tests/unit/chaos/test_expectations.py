@@ -8,7 +8,8 @@ import pytest
 from chaos.loadgen import ACTIVITIES, END, HEALTH, READY, Sample
 from chaos.measure import parse_metrics
 from chaos.scenarios import registry
-from chaos.scenarios.base import build_result, is_lb_504
+from chaos.scenarios.checks import is_lb_504
+from chaos.scenarios.engine import build_result
 
 from .helpers import context, measurements, samples
 

@@ -17,8 +17,8 @@ import pytest
 from chaos.loadgen import END
 from chaos.measure import sample_fakes
 from chaos.scenarios import registry
-from chaos.scenarios.base import FaultStep, Measurements, Scenario, ScenarioContext, build_result
 from chaos.scenarios.broker_down import _Consumer
+from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import (
     added_latency,
     answers_show_fault,
@@ -26,7 +26,11 @@ from chaos.scenarios.effects import (
     fake_calls_during,
     fake_held_calls,
 )
+from chaos.scenarios.engine import build_result
 from chaos.scenarios.llm_down import OPEN_SETTLE_S
+from chaos.scenarios.measurements import Measurements
+from chaos.scenarios.scenario import Scenario
+from testbed.target import FakeInfo
 
 from .helpers import context, measurements, samples
 
@@ -263,10 +267,9 @@ async def test_sample_fakes_reads_each_fakes_counters_until_stopped() -> None:
 
     ctx = context()
     ctx.http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    ctx.endpoints.fakes = {  # type: ignore[attr-defined]
-        "llm": {"control_url": "http://llm"},
-        "memory": {"control_url": "http://memory"},
-        "webhook": {"control_url": "http://webhook"},
+    ctx.endpoints.fakes = {
+        kind: FakeInfo(f"http://{kind}", f"http://{kind}/_control")
+        for kind in ("llm", "memory", "webhook")
     }
     series: dict[str, list[tuple[float, dict[str, Any]]]] = {}
     stop = asyncio.Event()

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from chaos.scenarios import registry
-from chaos.scenarios.base import Measurements, build_result
+from chaos.scenarios.engine import build_result
 from chaos.scenarios.idempotency_per_owner import OWNERS, outcomes
+from chaos.scenarios.measurements import Measurements
 
 from .helpers import context, measurements, samples
 

@@ -14,7 +14,7 @@ from harness import chaos_run
 from harness.chaos_run import ChaosUsageError, parse_targets, run_scenario
 from harness.cli import app
 
-from .helpers import FakeEndpoints
+from .helpers import endpoints
 
 pytestmark = pytest.mark.unit
 
@@ -50,7 +50,7 @@ async def test_a_scenario_that_cannot_reach_its_target_is_invalid_not_a_crash(
 
     monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", refuse)
     result = await run_scenario(
-        registry()["db_down"], "refactored", FakeEndpoints(), object(), "t1", 0.1
+        registry()["db_down"], "refactored", endpoints(), object(), "t1", 0.1
     )
     assert result.verdict == "invalid"
     assert result.expectations[0].name == "scenario_completed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.scenarios.base import ScenarioContext
+from chaos.scenarios.context import ScenarioContext
 from loadtests import model
 from testbed import caddy, services, stack, timeouts
 from testbed.timeouts import MIN_GAP_S, gap_problem, ladder
