@@ -67,6 +67,9 @@ def test_refactored_passes_every_static_and_config_check(reports: dict[str, Gate
     # when the code moves: the verdict does not depend on it)
     r4 = next(i for i in report.items if i.item.id == "R4")
     assert [e.decisive for e in r4.evidence if e.kind == "static"] == [False]
+    # ... and it follows the calls through the URLs the adapters bind once (issue 12)
+    assert observed["static:breaker_guards"][1] == "llm 1/1 guarded; memory 1/1 guarded"
+    assert observed["static:traced_calls"][1] == "llm 1/1 traced; memory 1/1 traced"
     assert observed["probe:tls_refused"][0] and observed["probe:breaker_opens"][0]
     assert observed["config:timeout_ordering"][1].startswith("LB 6.5s > app deadline 5.5s > llm")
 

@@ -278,6 +278,89 @@ def test_breaker_guards_pass_on_decorators_and_policy_objects(tmp_path: Path, so
     assert outcome.observed == "llm 1/1 guarded; memory 1/1 guarded"
 
 
+# The URL resolved once in __init__ and sent through a bound callable (refactored's
+# JsonPoster since 7bccaa1): the call site is ``self._post(body)``, not a call with the URL.
+URL_BOUND_ONCE = """
+class Llm:
+    def __init__(self, client, policy: DependencyPolicy, tracer) -> None:
+        self._post = JsonPoster(client, endpoint(client, "chat/completions"), {})
+        self._policy = policy
+        self._tracer = tracer
+
+    async def ask(self, body):
+        async def attempt():
+            with self._tracer.start_as_current_span("llm.chat_completions"):
+                return await send(lambda: self._post(body), "llm")
+        return await self._policy.call(attempt)
+
+class Memory:
+    def __init__(self, client, breaker: CircuitBreaker, tracer) -> None:
+        url = endpoint(client, "v1/memories/")
+        self._post = JsonPoster(client, url, {})
+        self._breaker = breaker
+        self._tracer = tracer
+
+    async def add(self, body):
+        async def attempt():
+            with self._tracer.start_as_current_span("memory.add"):
+                return await send(lambda: self._post(body), "memory")
+        return await self._breaker.call(attempt)
+"""
+POLICY_CLASSES = BREAKER_POLICY.split("class Llm:")[0]
+
+
+def test_calls_through_a_url_bound_once_are_found_guarded_and_traced(tmp_path: Path) -> None:
+    source = POLICY_CLASSES + URL_BOUND_ONCE
+    guarded = run_check(tmp_path / "a", "breaker_guards", {"adapters.py": source})
+    assert guarded.passed, guarded
+    assert guarded.observed == "llm 1/1 guarded; memory 1/1 guarded"
+    traced = run_check(tmp_path / "b", "traced_calls", {"adapters.py": source})
+    assert traced.passed, traced
+    assert traced.observed == "llm 1/1 traced; memory 1/1 traced"
+
+
+def test_a_call_through_a_bound_url_without_breaker_or_span_fails_at_its_line(
+    tmp_path: Path,
+) -> None:
+    source = POLICY_CLASSES + URL_BOUND_ONCE.replace(
+        "return await self._breaker.call(attempt)", "return await attempt()"
+    ).replace('with self._tracer.start_as_current_span("memory.add"):', "if True:")
+    guarded = run_check(tmp_path / "a", "breaker_guards", {"adapters.py": source})
+    assert not guarded.passed
+    assert guarded.observed == "llm 1/1 guarded; memory 0/1 guarded"
+    line = (
+        source.splitlines().index(
+            '                return await send(lambda: self._post(body), "memory")'
+        )
+        + 1
+    )
+    assert guarded.details == [f"svc/adapters.py:{line}: memory call has no circuit breaker"]
+    traced = run_check(tmp_path / "b", "traced_calls", {"adapters.py": source})
+    assert traced.observed == "llm 1/1 traced; memory 0/1 traced"
+
+
+def test_the_refactored_adapters_calls_are_found_guarded_and_traced() -> None:
+    """The real tree (issue 12: after the URLs were resolved once, both checks found 0 calls)."""
+    repo = Path(__file__).resolve().parents[3]
+    checklist = Checklist.model_validate(
+        {
+            "targets": {"r": {"package": "refactored", "app_factory": "refactored.main:app"}},
+            "items": [{"id": "X", "title": "t", "why": "w",
+                       "evidence": [{"kind": "static", "check": "breaker_guards"}]}],
+        }
+    )  # fmt: skip
+    context = GateContext(
+        repo_root=repo, target="r", spec=checklist.targets["r"], checklist=checklist,
+        reports_dir=repo / "reports", max_age_hours=24, now=datetime.now(UTC),
+        head_commit=None, head_commit_time=None, time_scale=1.0, env={},
+    )  # fmt: skip
+    for check, word in (("breaker_guards", "guarded"), ("traced_calls", "traced")):
+        evidence = StaticEvidence(kind="static", check=check, params={})
+        outcome = STATIC_CHECKS[check](evidence, context)
+        assert outcome.passed, outcome
+        assert outcome.observed == f"llm 1/1 {word}; memory 1/1 {word}"
+
+
 def test_unguarded_calls_fail_with_their_location(tmp_path: Path) -> None:
     source = """
     from svc.http import post_json_with_retry

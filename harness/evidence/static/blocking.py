@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.evidence.base import GateContext, Outcome
 from harness.evidence.source import Module, SourceTree
+from harness.evidence.static.common import shown, source_tree
 
 BLOCKING_FUNCTIONS = {
     "time.sleep": "blocking sleep",
@@ -176,13 +177,11 @@ def _sync_db_names(fn: Function) -> set[str]:
 
 
 def blocking_calls_in_async(evidence: Any, context: GateContext) -> Outcome:
-    from harness.evidence.static import MAX_DETAILS, _tree
-
-    graph = CallGraph(_tree(context))
+    graph = CallGraph(source_tree(context))
     findings: list[str] = []
     async_defs = [
         (module, node)
-        for module in _tree(context).modules
+        for module in source_tree(context).modules
         for node in ast.walk(module.tree)
         if isinstance(node, ast.AsyncFunctionDef)
     ]
@@ -201,10 +200,8 @@ def blocking_calls_in_async(evidence: Any, context: GateContext) -> Outcome:
     if not async_defs:
         return Outcome.fail("no async def found", ["found no async function to check"])
     if findings:
-        shown = findings[:MAX_DETAILS]
-        if len(findings) > MAX_DETAILS:
-            shown.append(f"... and {len(findings) - MAX_DETAILS} more")
         return Outcome.fail(
-            f"{len(findings)} blocking call(s) reachable from {len(async_defs)} async defs", shown
+            f"{len(findings)} blocking call(s) reachable from {len(async_defs)} async defs",
+            shown(findings),
         )
     return Outcome.ok(f"no blocking call reachable from {len(async_defs)} async defs")
