@@ -43,6 +43,7 @@ from testbed.results import (
     now_iso,
     write_results,
 )
+from testbed.settings import DEFAULT_TIME_SCALE
 from testbed.stack import StackConfig, restart_service, start_stack
 from testbed.target import TargetInfo
 from testbed.targets import UnknownTargetError
@@ -67,7 +68,7 @@ def parse_targets(spec: str) -> list[str]:
 class ChaosOptions:
     scenarios: str = "all"
     targets: str = "both"
-    time_scale: float = 0.1
+    time_scale: float = DEFAULT_TIME_SCALE
     workers: int = 2
     log_dir: Path = Path(".stack/chaos-logs")
     reports_base: Path | None = None

@@ -39,6 +39,7 @@ from harness.evidence.behaviour import probe_check
 from harness.evidence.contracts import contracts_check
 from harness.evidence.dynamic import dynamic_check
 from testbed.provenance import ProvenanceError, source_tree_hash
+from testbed.target import SERVICE_DEFAULT_TIME_SCALE
 
 DEFAULT_MAX_AGE_HOURS = 24.0
 
@@ -189,7 +190,8 @@ def run_gate(
         now=now or datetime.now(UTC),
         head_commit=commit if commit is not None else head_commit(repo_root),
         head_commit_time=commit_time if commit is not None else head_commit_time(repo_root),
-        time_scale=float(env.get("TIME_SCALE", "1.0") or 1.0),
+        # the judged deployment's scale: the services' own default when it sets none
+        time_scale=float(env.get("TIME_SCALE") or SERVICE_DEFAULT_TIME_SCALE),
         env=env,
         source_tree=tree,
     )

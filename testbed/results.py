@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from testbed.provenance import ProvenanceError, provenance
+from testbed.settings import harness_settings
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -43,8 +44,8 @@ class ResultsError(RuntimeError):
 
 
 def reports_dir() -> Path:
-    """Where runs are written: ``REPORTS_DIR`` or ``./reports``."""
-    return Path(os.environ.get("REPORTS_DIR", "reports"))
+    """Where runs are written: ``REPORTS_DIR`` or ``./reports`` (``testbed.settings``)."""
+    return harness_settings().reports_dir
 
 
 @dataclass

@@ -32,6 +32,7 @@ import psutil
 from testbed.ledger import private_dir
 from testbed.processes import ProcessGroup
 from testbed.stack import REPO_ROOT, StackConfig, StackError, start_stack
+from testbed.targets import parse_targets
 
 SUPERVISOR_MODULE = "testbed.stack_supervisor"
 
@@ -175,7 +176,7 @@ def _record_children(paths: StatePaths, group: ProcessGroup) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     paths = StatePaths(args.state_dir.resolve())
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    targets = parse_targets(args.targets)
     lb_ports = {t: args.lb_port + i for i, t in enumerate(targets)} if args.lb_port else {}
     config = StackConfig(
         targets=targets,

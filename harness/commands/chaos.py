@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,31 +9,28 @@ import typer
 from rich.console import Console
 
 from chaos.scenarios import UnknownScenarioError, registry, select
-from harness.chaos_run import ChaosOptions, ChaosUsageError, parse_targets, run_chaos
+from harness.chaos_run import ChaosOptions, ChaosUsageError, run_chaos
+from testbed.settings import HarnessSettingsError, harness_settings
 from testbed.stack import StackError
 
 EXIT_FAILED = 1  # a result is fail, invalid or unexpected_pass (a lost difference)
 EXIT_USAGE = 2  # unknown scenario or target, bad time scale, a stack that cannot start
 
 
-def _default_time_scale() -> float:
-    raw = os.environ.get("TIME_SCALE", "0.1")
-    try:
-        return float(raw)
-    except ValueError:
-        raise typer.BadParameter(f"TIME_SCALE={raw!r} is not a number (e.g. 0.1)") from None
-
-
 def chaos(
     scenario: Annotated[
         str, typer.Option("--scenario", help="all, or scenario names separated by commas")
     ] = "all",
-    target: Annotated[str, typer.Option("--target", help="both, legacy or refactored")] = "both",
+    target: Annotated[
+        str | None, typer.Option("--target", help="both, legacy or refactored ($TARGET, both)")
+    ] = None,
     time_scale: Annotated[
         float | None,
         typer.Option("--time-scale", help="multiplies every timeout (default: $TIME_SCALE or 0.1)"),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="gunicorn workers")] = 2,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="gunicorn workers ($STACK_WORKERS, 2)")
+    ] = None,
     log_dir: Annotated[
         Path, typer.Option("--log-dir", help="where the stack's process logs go")
     ] = Path(".stack/chaos-logs"),
@@ -55,17 +51,17 @@ def chaos(
         return
     try:
         select(scenario)
-        parse_targets(target)
-    except (UnknownScenarioError, ChaosUsageError) as exc:
+        settings = harness_settings(target=target, time_scale=time_scale, workers=workers)
+    except (UnknownScenarioError, HarnessSettingsError) as exc:
         console.print(f"chaos: {exc}", style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_USAGE) from exc
     options = ChaosOptions(
         scenarios=scenario,
-        targets=target,
-        time_scale=_default_time_scale() if time_scale is None else time_scale,
-        workers=workers,
+        targets=settings.target,
+        time_scale=settings.time_scale,
+        workers=settings.workers,
         log_dir=log_dir,
-        command=f"python -m harness chaos --scenario {scenario} --target {target}",
+        command=f"python -m harness chaos --scenario {scenario} --target {settings.target}",
     )
 
     try:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from harness.fuzz.model import DEFAULT_EXAMPLES, DEFAULT_MAX_SECONDS
+from testbed.settings import HarnessSettingsError, harness_settings
 from testbed.stack import StackError
 
 EXIT_FAILED = 1  # refactored answered a 5xx, left a request unanswered or posted a P0 card
@@ -25,7 +26,9 @@ def _env_number(name: str, default: float) -> float:
 
 
 def fuzz(
-    target: Annotated[str, typer.Option("--target", help="both, legacy or refactored")] = "both",
+    target: Annotated[
+        str | None, typer.Option("--target", help="both, legacy or refactored ($TARGET, both)")
+    ] = None,
     examples: Annotated[
         int | None,
         typer.Option(
@@ -46,7 +49,9 @@ def fuzz(
     sources: Annotated[
         int, typer.Option("--sources", min=1, help="loopback source addresses")
     ] = 32,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="gunicorn workers")] = 2,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="gunicorn workers ($STACK_WORKERS, 2)")
+    ] = None,
     log_dir: Annotated[Path, typer.Option("--log-dir")] = Path(".stack/fuzz-logs"),
 ) -> None:
     """Boot the stack and fuzz each target: Schemathesis over its OpenAPI plus the battery of
@@ -58,8 +63,13 @@ def fuzz(
     from harness.fuzz.run import FuzzOptions, FuzzUsageError, run_fuzz
 
     console = Console(stderr=True)
+    try:
+        settings = harness_settings(target=target, workers=workers)
+    except HarnessSettingsError as exc:
+        console.print(f"fuzz: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_USAGE) from exc
     options = FuzzOptions(
-        targets=target,
+        targets=settings.target,
         examples=examples
         if examples is not None
         else int(_env_number("FUZZ_EXAMPLES", DEFAULT_EXAMPLES)),
@@ -69,10 +79,10 @@ def fuzz(
         else _env_number("FUZZ_MAX_SECONDS", DEFAULT_MAX_SECONDS),
         via=via,  # type: ignore[arg-type]  # checked by FuzzOptions.selected()
         sources=sources,
-        time_scale=_env_number("TIME_SCALE", 0.1),
-        workers=workers,
+        time_scale=settings.time_scale,
+        workers=settings.workers,
         log_dir=log_dir,
-        command=f"python -m harness fuzz --target {target}",
+        command=f"python -m harness fuzz --target {settings.target}",
     )
     try:
         _results, run_dir, passed = run_fuzz(options, console)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from testbed.net import http_status
 from testbed.reaper import reap_dead_runs
-from testbed.services import TARGETS
+from testbed.settings import HarnessSettings, HarnessSettingsError, harness_settings
 from testbed.stack import STACK_DIR, StackError, StackInfo, load_stack_info
 from testbed.stack_supervisor import (
     StatePaths,
@@ -35,28 +35,12 @@ BOOT_TIMEOUT_S = 300.0
 STOP_GRACE_S = 30.0
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
+def _settings(**given: object) -> HarnessSettings:
+    """The harness settings with the CLI's options winning; bad input is a usage error."""
     try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise typer.BadParameter(f"{name}={raw!r} is not a number") from None
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise typer.BadParameter(f"{name}={raw!r} is not an integer") from None
-
-
-def _targets(target: str) -> tuple[str, ...]:
-    if target in ("both", "all", ""):
-        return TARGETS
-    if target not in TARGETS:
-        raise typer.BadParameter(f"unknown target {target!r}; choose legacy, refactored or both")
-    return (target,)
+        return harness_settings(**given)
+    except HarnessSettingsError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def print_urls(info: StackInfo, stack_json: Path = STACK_DIR / "stack.json") -> None:
@@ -92,7 +76,9 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def up(
-    target: Annotated[str, typer.Option(help="legacy, refactored or both")] = "both",
+    target: Annotated[
+        str | None, typer.Option(help="legacy, refactored or both (default $TARGET or both)")
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="gunicorn workers per target (default $STACK_WORKERS or 2)")
     ] = None,
@@ -114,11 +100,8 @@ def up(
     kill_leftovers(paths)  # children of a supervisor that was killed hard
     clear_state(paths)
     reap_dead_runs(say=_say)  # and whatever any killed run left (the ledger)
-    targets = _targets(target)
-    workers = workers if workers is not None else _env_int("STACK_WORKERS", 2)
-    scale = time_scale if time_scale is not None else _env_float("TIME_SCALE", 0.1)
-    if workers < 1 or scale <= 0:
-        raise typer.BadParameter("workers must be >= 1 and TIME_SCALE > 0")
+    settings = _settings(target=target, workers=workers, time_scale=time_scale)
+    targets, workers, scale = settings.targets, settings.workers, settings.time_scale
     for old_log in paths.logs.glob("*.log"):  # this boot's logs only, not the last one's
         old_log.unlink()
     argv = ["--targets", ",".join(targets), "--workers", str(workers)]

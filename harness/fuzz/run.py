@@ -27,8 +27,8 @@ from harness.fuzz.sender import Sender
 from testbed.fakes import FakeControl
 from testbed.processes import ProcessGroup
 from testbed.results import git_facts, new_run_dir, now_iso
-from testbed.services import TARGETS
 from testbed.stack import StackConfig, TargetInfo, start_stack
+from testbed.targets import UnknownTargetError, parse_targets
 
 Via = Literal["lb", "service"]
 EXPECTED_TO_PASS = ("refactored",)  # legacy is the museum piece: its failures are expected
@@ -60,14 +60,10 @@ class FuzzOptions:
             raise FuzzUsageError("examples and sources must be >= 1 and max_seconds > 0")
         if self.via not in ("lb", "service"):
             raise FuzzUsageError(f"via must be lb or service, not {self.via!r}")
-        wanted = [t.strip() for t in self.targets.split(",") if t.strip()]
-        if wanted in (["both"], ["all"]):
-            return list(TARGETS)
-        if not wanted or any(t not in TARGETS for t in wanted):
-            raise FuzzUsageError(
-                f"unknown target {self.targets!r}: choose both, legacy or refactored"
-            )
-        return [t for t in TARGETS if t in wanted]
+        try:
+            return list(parse_targets(self.targets))
+        except UnknownTargetError as exc:
+            raise FuzzUsageError(str(exc)) from None
 
 
 def run_fuzz(options: FuzzOptions, console: Console) -> tuple[list[TargetFuzz], Path, bool]:

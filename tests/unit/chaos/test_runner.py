@@ -31,7 +31,7 @@ def test_targets_parse_in_a_stable_order() -> None:
     ("args", "message"),
     [
         (["--scenario", "llm_latency,nope"], "Valid: all, llm_latency"),
-        (["--target", "staging"], "unknown target staging"),
+        (["--target", "staging"], "unknown target 'staging'"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message_before_booting(
