@@ -1,11 +1,15 @@
-"""The one locustfile: the users of loadtests.users and a shape that follows stages as data.
+"""The one locustfile: the users of loadtests.users, one shape per scenario, the samples.
 
-Run by the load runner (``python -m harness load``) as
-``locust -f loadtests/locustfile.py --headless --host <LB url> --csv ... --html ...``
-with ``LOADTEST_STAGES`` (JSON list of scaled stages) and ``LOADTEST_OUT_DIR``
-(where each Locust process writes one JSONL line per request, for the
-per-second series and the LB-504 classification the CSVs cannot give). By hand:
-``LOADTEST_SCENARIO=three_am TIME_SCALE=0.1 locust -f loadtests/locustfile.py --host ...``.
+By hand, against ``make up``'s stack (docs/load.md "Running a scenario from Locust"):
+``locust -f loadtests/locustfile.py --host <LB url> --class-picker`` (pick ``three_am``
+in the UI) or ``... --headless --scenario three_am``: the scenario's faults are applied
+from inside Locust (loadtests.locust_plugin) and its verdict is shown in the *Verdict*
+tab and the exit code. With no scenario, an ordinary locustfile (``-u/-r/-t``).
+
+``make load`` (harness.loadrun) runs it headless with ``LOADTEST_STAGES`` (JSON list of
+scaled stages) and ``LOADTEST_OUT_DIR``. Each Locust process writes one JSONL line per
+request there (or in the UI run's folder), for the per-second series and the LB-504
+classification the CSVs cannot give.
 """
 
 from __future__ import annotations
@@ -13,19 +17,20 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import IO, Any
 
-from locust import LoadTestShape, events
+from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from loadtests import locust_plugin  # noqa: F401  (--scenario, --stack, faults, verdict tab)
+from loadtests.locust_plugin import samples_dir, shapes_requested
 from loadtests.metrics import STARTED_FILE
-from loadtests.model import ScaledStage, scaled_stages, stage_at
-from loadtests.scenarios import get_scenario
+from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape  # noqa: F401
 from loadtests.users import (  # noqa: F401  (Locust discovers the user classes here)
-    USER_CLASSES,
     ActivitySuggester,
     BenchSuggester,
     Burster,
@@ -34,51 +39,29 @@ from loadtests.users import (  # noqa: F401  (Locust discovers the user classes 
     HealthProber,
 )
 
-
-def load_stages() -> list[ScaledStage]:
-    raw = os.environ.get("LOADTEST_STAGES")
-    if raw:
-        return [ScaledStage(**{**s, "classes": tuple(s["classes"])}) for s in json.loads(raw)]
-    scenario = get_scenario(os.environ.get("LOADTEST_SCENARIO", "three_am"))
-    return scaled_stages(scenario, float(os.environ.get("TIME_SCALE", "1.0")))
-
-
-STAGES = load_stages()
-# Every class of any stage is dispatched from the start (Locust does not add a
-# fixed_count class that appears in a later stage); a class missing from some
-# stages works only inside the stages that list it (ContextServiceUser.active).
-ALL_CLASSES = sorted({name for stage in STAGES for name in stage.classes})
-for _name in ALL_CLASSES:
-    _windows = tuple((st.start_s, st.end_s) for st in STAGES if _name in st.classes)
-    _everywhere = len(_windows) == len(STAGES)
-    USER_CLASSES[_name].active_windows = None if _everywhere else _windows
-
-
-class StagesShape(LoadTestShape):
-    """Follows STAGES; returning None after the last stage ends the test."""
-
-    def tick(self) -> tuple[int, float, list[type]] | None:
-        stage = stage_at(STAGES, self.get_run_time())
-        if stage is None:
-            return None
-        return stage.users, stage.spawn_rate, [USER_CLASSES[name] for name in ALL_CLASSES]
-
+# Locust discovers shape classes among this module's names: one per scenario, named like
+# it, when a scenario is asked for (else -u/-r/-t drive an ordinary run).
+if shapes_requested(sys.argv, os.environ):
+    globals().update(SCENARIO_SHAPES)
 
 # ---- per-request samples ----------------------------------------------------------------
 
-_OUT_DIR = os.environ.get("LOADTEST_OUT_DIR")
 _sink: IO[str] | None = None
-_sink_pid: int | None = None
+_sink_key: tuple[int, str] | None = None
 
 
 def _samples_file() -> IO[str] | None:
-    global _sink, _sink_pid
-    if not _OUT_DIR:
+    global _sink, _sink_key
+    out_dir = samples_dir()
+    if not out_dir:
         return None
-    if _sink is None or _sink_pid != os.getpid():  # a forked worker opens its own file
-        path = Path(_OUT_DIR) / f"samples-{os.getpid()}.jsonl"
+    key = (os.getpid(), out_dir)  # a forked worker, or a new run from the UI, opens its own
+    if _sink is None or _sink_key != key:
+        if _sink is not None:
+            _sink.close()
+        path = Path(out_dir) / f"samples-{os.getpid()}.jsonl"
         _sink = path.open("a", buffering=64 * 1024)
-        _sink_pid = os.getpid()
+        _sink_key = key
         atexit.register(_sink.close)
     return _sink
 
@@ -130,8 +113,9 @@ def _record(
 
 @events.test_start.add_listener
 def _mark_start(environment: Environment, **_kwargs: Any) -> None:
-    if _OUT_DIR and not isinstance(environment.runner, WorkerRunner):
-        (Path(_OUT_DIR) / STARTED_FILE).write_text(json.dumps({"started_at": time.time()}))
+    out_dir = os.environ.get("LOADTEST_OUT_DIR")  # the harness waits for this file
+    if out_dir and not isinstance(environment.runner, WorkerRunner):
+        (Path(out_dir) / STARTED_FILE).write_text(json.dumps({"started_at": time.time()}))
 
 
 @events.test_stop.add_listener

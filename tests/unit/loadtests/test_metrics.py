@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.loadrun import RawRun, parse_metrics, to_scenario_result
 from loadtests.metrics import (
     Sample,
     compute_metrics,
@@ -16,6 +15,8 @@ from loadtests.metrics import (
     series,
     status_counts,
 )
+from loadtests.observe import parse_metrics
+from loadtests.outcome import RawRun, to_scenario_result
 from loadtests.scenarios import RATE_LIMIT_BURST, THREE_AM
 
 pytestmark = pytest.mark.unit

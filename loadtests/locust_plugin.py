@@ -1,0 +1,230 @@
+"""Scenarios the way Locust's users run them: ``locust -f loadtests/locustfile.py``.
+
+- ``--scenario three_am`` (or, with ``--class-picker``, the shape named ``three_am`` in
+  the web UI) runs the scenario's stages; with no scenario the locustfile is an ordinary
+  one and ``-u/-r/-t`` work (the default evening mix of users).
+- ``--stack .stack/stack.json`` (``$LOADTEST_STACK``; default: that file when ``make up``
+  wrote it) tells where the target's Toxiproxy and fakes are: the scenario's faults are
+  applied at their marks from Locust's test_start and cleared at test_stop
+  (loadtests.locust_run). The target is the one whose LB is ``--host`` (or ``--target``).
+- The verdict (the scenario's thresholds, as in ``results.json``) is shown in the web UI's
+  *Verdict* tab (loadtests.locust_webui) and is the headless exit code.
+
+See docs/load.md "Running a scenario from Locust".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from loadtests.endpoints import StackFileError, read_stack_file, target_for_host
+from loadtests.endpoints import target_from_stack_file as _target_from_file
+from loadtests.locust_run import ScenarioRun, run_folder
+from loadtests.model import DEFAULT_MIX
+from loadtests.scenarios import SCENARIOS
+from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape, ScenarioShape, stages_from_env
+from loadtests.users import USER_CLASSES
+
+logger = logging.getLogger("loadtests")
+# one INFO line per fault-control call would drown Locust's own output
+logging.getLogger("httpx").setLevel(logging.WARNING)
+DEFAULT_STACK = Path(".stack/stack.json")
+JUDGE_TIMEOUT_S = 60.0
+
+
+class Session:
+    """The scenario runs of this Locust process (one at a time; the UI can start several)."""
+
+    current: ScenarioRun | None = None
+    last: ScenarioRun | None = None
+    judging: Any = None  # the greenlet judging the last run
+
+
+@events.init_command_line_parser.add_listener
+def add_arguments(parser: Any, **_kwargs: Any) -> None:
+    # (Locust's argument groups do not take include_in_web_ui: the parser itself does)
+    parser.add_argument(
+        "--scenario",
+        choices=list(SCENARIOS),
+        default=os.environ.get("LOADTEST_SCENARIO") or None,
+        help="run this scenario's shape, faults and thresholds (docs/load.md); empty: an "
+        "ordinary run with the users/ramp up/run time given here",
+    )
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("LOADTEST_STACK", ""),
+        include_in_web_ui=False,
+        help="the stack.json of `make up` (default: .stack/stack.json when it exists): where "
+        "the target's Toxiproxy and fakes are, for the scenario's faults",
+    )
+    parser.add_argument(
+        "--target",
+        default="",
+        include_in_web_ui=False,
+        help="legacy or refactored (default: the stack target whose LB is --host)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=float(os.environ["TIME_SCALE"]) if os.environ.get("TIME_SCALE") else None,
+        include_in_web_ui=False,
+        help="scale of the scenario's durations (default: $TIME_SCALE, else the stack's)",
+    )
+
+
+def shapes_requested(argv: list[str], env: Mapping[str, str]) -> bool:
+    """Should Locust see the scenario shapes? Only when asked for (``--class-picker`` lists
+    them, ``--scenario`` runs one): Locust runs the first shape it finds and ignores
+    -u/-r/-t then, so an ordinary run must find none. (Locust discovers shapes when it
+    imports the locustfile, before it parses the command line: hence argv.)"""
+    return (
+        any(a == "--class-picker" or a.startswith("--scenario") for a in argv)
+        or env.get("LOCUST_CLASS_PICKER", "").lower() in ("1", "true")
+        or bool(env.get("LOADTEST_SCENARIO"))
+    )
+
+
+def stack_path(options: Any) -> Path | None:
+    given = getattr(options, "stack", "") or ""
+    if given:
+        return Path(given)
+    return DEFAULT_STACK if DEFAULT_STACK.exists() else None
+
+
+def time_scale(options: Any) -> float:
+    if getattr(options, "time_scale", None):
+        return float(options.time_scale)
+    path = stack_path(options)
+    if path is not None:
+        try:
+            return float(read_stack_file(path).get("time_scale", 1.0))
+        except StackFileError:
+            pass
+    return 1.0
+
+
+def select_shape(environment: Environment, name: str | None) -> None:
+    """The scenario's shape, or none at all (then -u/-r/-t drive an ordinary run)."""
+    shape = SCENARIO_SHAPES[name]() if name else None
+    if shape is not None:
+        shape.runner = environment.runner
+    environment.shape_class = shape
+
+
+@events.init.add_listener
+def on_init(environment: Environment, **_kwargs: Any) -> None:
+    options = environment.parsed_options
+    if options is None or isinstance(environment.runner, WorkerRunner):
+        return
+    if stages_from_env() is not None:  # make load's protocol: its stages, faults beside Locust
+        shape = HarnessStagesShape()
+        shape.runner = environment.runner
+        environment.shape_class = shape
+        return
+    ScenarioShape.time_scale = time_scale(options)
+    select_shape(environment, options.scenario)
+    if not options.user_classes and not options.class_picker:
+        # an ordinary run gets the evening mix, not the burster and the bench's users
+        environment.user_classes = [USER_CLASSES[n] for n in DEFAULT_MIX]
+    if environment.web_ui is not None:
+        from loadtests.locust_webui import extend_web_ui
+
+        extend_web_ui(environment)
+
+
+def _target(environment: Environment) -> Any:
+    options = environment.parsed_options
+    path = stack_path(options)
+    if path is None:
+        return None
+    name = getattr(options, "target", "") or target_for_host(
+        read_stack_file(path), environment.host
+    )
+    if not name:
+        raise StackFileError(
+            f"--host {environment.host!r} is no target's LB in {path}: pass --target "
+            "legacy|refactored or the LB URL make up printed"
+        )
+    return _target_from_file(path, name)
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    shape = environment.shape_class
+    if isinstance(environment.runner, WorkerRunner) or not isinstance(shape, ScenarioShape):
+        return
+    if Session.current is not None:
+        Session.current.stop()
+    try:
+        target = _target(environment)
+    except StackFileError as exc:
+        logger.error("%s: the scenario runs without its faults", exc)
+        target = None
+    scenario = shape.scenario
+    run = ScenarioRun(scenario, target, ScenarioShape.time_scale, run_folder(scenario.name))
+    Session.current = Session.last = run
+    run.start()
+    logger.info(
+        "scenario %s on %s (scale %g): faults %s, samples in %s",
+        scenario.name,
+        target.name if target else "no stack",
+        run.time_scale,
+        ", ".join(f.label for f in scenario.faults) or "none",
+        run.out_dir,
+    )
+
+
+@events.test_stop.add_listener
+def on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    run = Session.current
+    if run is None or isinstance(environment.runner, WorkerRunner):
+        return
+    Session.current = None
+    run.stop()  # faults cleared now, before the (slower) judging
+
+    def judge() -> None:
+        result = run.judge()
+        if result is None:
+            logger.error("scenario %s not judged: %s", run.scenario.name, run.error)
+            environment.process_exit_code = 2
+            return
+        for expectation in result.failed_expectations():
+            logger.warning("  broken: %s", expectation.describe())
+        logger.info(
+            "scenario %s on %s: %s (%s LB 504s); results: %s",
+            result.scenario,
+            result.target,
+            result.verdict,
+            result.extra.get("lb_504_count"),
+            run.out_dir / "results.json",
+        )
+        # make load's rule: pass, or legacy's expected failure
+        environment.process_exit_code = 0 if result.verdict in ("pass", "expected_fail") else 1
+
+    Session.judging = gevent.spawn(judge)
+
+
+@events.quitting.add_listener
+def on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    """Ctrl-C or the end of a headless run: faults cleared, the verdict in before the exit."""
+    if Session.current is not None:
+        on_test_stop(environment)
+    if Session.judging is not None:
+        Session.judging.join(timeout=JUDGE_TIMEOUT_S)
+
+
+def samples_dir() -> str | None:
+    """Where the request hook writes samples: the harness's folder, else the current run's."""
+    if os.environ.get("LOADTEST_OUT_DIR"):
+        return os.environ["LOADTEST_OUT_DIR"]
+    run = Session.current
+    return str(run.out_dir) if run is not None else None
