@@ -28,6 +28,7 @@ from harness.loadsuite import (
     run_on_targets,
     write_run,
 )
+from harness.markdown import Markdown, table
 from loadtests.model import Scenario
 from loadtests.scenarios import get_scenario
 from testbed.policies import POLICIES
@@ -176,9 +177,7 @@ def ablation_markdown(run: RunResults) -> str:
         "requests answered 429, share of conversation ends answered with a fallback "
         "(degraded), broken integrity counts.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join("---" for _ in header) + " |",
-        *("| " + " | ".join(row) + " |" for row in rows),
+        *table(header, [[Markdown(cell) for cell in row] for row in rows]),  # cells bold
         "",
         "## Findings",
         "",

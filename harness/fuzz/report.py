@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.fuzz.model import SOURCES, Outcome, describe, truncate
+from harness.markdown import table
 
 FUZZ_JSON = "fuzz.json"
 FUZZ_MD = "fuzz.md"
@@ -144,22 +145,22 @@ def render_markdown(data: dict[str, Any]) -> str:
         "Schemathesis over each target's OpenAPI plus the battery of hostile inputs "
         "(docs/fuzz.md). A target passes iff no 5xx, no unanswered request and no P0 card.",
         "",
-        "| target | verdict | requests (schemathesis / battery) | 5xx | unanswered | 429 | "
-        "P0 cards | statuses |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    rows = []
     for name, t in data["targets"].items():
         req = t["requests"]
         statuses = Counter[str]()
         for counts in t["status_counts"].values():
             statuses.update(counts)
         shown = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-        lines.append(
-            f"| {name} | {t['verdict']}{'' if t['expected_to_pass'] else ' (expected)'} | "
-            f"{req['schemathesis']} / {req['battery']} | {len(t['server_errors'])} | "
-            f"{len(t['unanswered'])} | {sum(t['rate_limited_429'].values())} | "
-            f"{len(t['p0_cards'])} | {shown} |"
-        )
+        rows.append([
+            name, f"{t['verdict']}{'' if t['expected_to_pass'] else ' (expected)'}",
+            f"{req['schemathesis']} / {req['battery']}", len(t["server_errors"]),
+            len(t["unanswered"]), sum(t["rate_limited_429"].values()), len(t["p0_cards"]), shown,
+        ])  # fmt: skip
+    header = ["target", "verdict", "requests (schemathesis / battery)", "5xx", "unanswered",
+              "429", "P0 cards", "statuses"]  # fmt: skip
+    lines += table(header, rows)
     for name, t in data["targets"].items():
         lines += _failures_md(name, t)
     lines.append("")
