@@ -44,7 +44,8 @@ from testbed.results import (
     write_results,
 )
 from testbed.settings import DEFAULT_TIME_SCALE
-from testbed.stack import StackConfig, restart_service, start_stack
+from testbed.stack import restart_service, start_stack
+from testbed.stack_config import StackConfig
 from testbed.target import TargetInfo
 from testbed.targets import UnknownTargetError
 from testbed.targets import parse_targets as targets_of

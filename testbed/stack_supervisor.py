@@ -31,7 +31,9 @@ import psutil
 
 from testbed.ledger import private_dir
 from testbed.processes import ProcessGroup
-from testbed.stack import REPO_ROOT, StackConfig, StackError, start_stack
+from testbed.stack import REPO_ROOT, start_stack
+from testbed.stack_config import StackConfig
+from testbed.stack_info import StackError
 from testbed.targets import parse_targets
 
 SUPERVISOR_MODULE = "testbed.stack_supervisor"

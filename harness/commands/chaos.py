@@ -11,7 +11,7 @@ from rich.console import Console
 from chaos.scenarios import UnknownScenarioError, registry, select
 from harness.chaos_run import ChaosOptions, ChaosUsageError, run_chaos
 from testbed.settings import HarnessSettingsError, harness_settings
-from testbed.stack import StackError
+from testbed.stack_info import StackError
 
 EXIT_FAILED = 1  # a result is fail, invalid or unexpected_pass (a lost difference)
 EXIT_USAGE = 2  # unknown scenario or target, bad time scale, a stack that cannot start

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from harness.fuzz.model import DEFAULT_EXAMPLES, DEFAULT_MAX_SECONDS
 from testbed.settings import HarnessSettingsError, harness_settings
-from testbed.stack import StackError
+from testbed.stack_info import StackError
 
 EXIT_FAILED = 1  # refactored answered a 5xx, left a request unanswered or posted a P0 card
 EXIT_USAGE = 2  # bad input or a stack that cannot start

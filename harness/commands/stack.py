@@ -16,7 +16,7 @@ from rich.table import Table
 from testbed.net import http_status
 from testbed.reaper import reap_dead_runs
 from testbed.settings import HarnessSettings, HarnessSettingsError, harness_settings
-from testbed.stack import STACK_DIR, StackError, StackInfo, load_stack_info
+from testbed.stack_info import STACK_DIR, StackError, StackInfo, load_stack_info
 from testbed.stack_supervisor import (
     StatePaths,
     clear_state,

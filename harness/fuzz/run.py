@@ -27,7 +27,9 @@ from harness.fuzz.sender import Sender
 from testbed.fakes import FakeControl
 from testbed.processes import ProcessGroup
 from testbed.results import git_facts, new_run_dir, now_iso
-from testbed.stack import StackConfig, TargetInfo, start_stack
+from testbed.stack import start_stack
+from testbed.stack_config import StackConfig
+from testbed.target import TargetInfo
 from testbed.targets import UnknownTargetError, parse_targets
 
 Via = Literal["lb", "service"]

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from testbed.stack import load_stack_info
+from testbed.stack_info import load_stack_info
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

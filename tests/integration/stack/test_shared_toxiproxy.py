@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from testbed.processes import ProcessGroup
-from testbed.stack import StackConfig, start_stack
+from testbed.stack import start_stack
+from testbed.stack_config import StackConfig
 from testbed.toxiproxy import start_toxiproxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -60,7 +61,7 @@ def test_a_toxiproxy_server_on_path_is_used_with_the_stack_seed(
     import stat
     import sys
 
-    from testbed.stack import _toxiproxy_for
+    from testbed.stack_parts import toxiproxy_for
 
     shim = tmp_path / "bin" / "toxiproxy-server"
     shim.parent.mkdir()
@@ -69,7 +70,7 @@ def test_a_toxiproxy_server_on_path_is_used_with_the_stack_seed(
     monkeypatch.setenv("PATH", f"{shim.parent}:{Path(sys.executable).parent}:/usr/bin:/bin")
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[3]))
     with ProcessGroup(tmp_path / "logs") as group:
-        toxiproxy = _toxiproxy_for(group, "legacy", StackConfig(targets=("legacy",), seed=7), "")
+        toxiproxy = toxiproxy_for(group, "legacy", StackConfig(targets=("legacy",), seed=7), "")
         assert toxiproxy.kind == "real"
         [process] = group.processes
         assert process.argv[0] == str(shim)

@@ -17,7 +17,9 @@ import psutil
 import pytest
 
 from testbed.processes import ProcessGroup
-from testbed.stack import StackConfig, StackError, StackInfo, restart_service, start_stack
+from testbed.stack import restart_service, start_stack
+from testbed.stack_config import StackConfig
+from testbed.stack_info import StackError, StackInfo
 from testbed.timeouts import MIN_GAP_S, ladder
 
 pytestmark = pytest.mark.integration

@@ -68,7 +68,7 @@ def _chaos_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, boot: Any) -> Re
 def test_a_stack_that_cannot_start_exits_2_and_leaves_latest_alone(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from testbed.stack import StackError
+    from testbed.stack_info import StackError
 
     def boot(group: object, config: object) -> object:
         raise StackError("port 127.0.0.1:41000 is in use: stop what listens there")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from testbed.services import APP_FACTORIES, TARGETS
-from testbed.stack import build_service_env
+from testbed.stack_config import build_service_env
 
 pytestmark = pytest.mark.unit
 

@@ -11,19 +11,10 @@ import pytest
 import testbed.stack as stack
 from testbed.caddy import caddy_duration, caddyfile
 from testbed.processes import MissingBinaryError, ProcessGroup
-from testbed.stack import (
-    FakeInfo,
-    NoStackError,
-    StackConfig,
-    StackError,
-    StackInfo,
-    TargetInfo,
-    build_service_env,
-    load_stack_info,
-    start_stack,
-    timeouts,
-    via_proxy,
-)
+from testbed.stack import start_stack
+from testbed.stack_config import StackConfig, build_service_env, timeouts, via_proxy
+from testbed.stack_info import NoStackError, StackError, StackInfo, load_stack_info
+from testbed.target import FakeInfo, TargetInfo
 
 pytestmark = pytest.mark.unit
 
