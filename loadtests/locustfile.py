@@ -32,6 +32,7 @@ from loadtests.metrics import STARTED_FILE
 from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape  # noqa: F401
 from loadtests.users import (  # noqa: F401  (Locust discovers the user classes here)
     ActivitySuggester,
+    BenchConversationEnder,
     BenchSuggester,
     Burster,
     ConversationEnder,

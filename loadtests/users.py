@@ -188,7 +188,7 @@ class Burster(ContextServiceUser):
                 response.success()  # being throttled is the expected answer
 
 
-class BenchSuggester(ContextServiceUser):
+class ClosedLoopBenchUser(ContextServiceUser):
     """bench: a closed loop (no think time), so concurrency = number of users.
 
     Every few dozen requests the user moves to a new address (new connections), like
@@ -196,6 +196,7 @@ class BenchSuggester(ContextServiceUser):
     limiter.
     """
 
+    abstract = True
     wait_time = constant(0)
     group = "bench"
 
@@ -203,18 +204,44 @@ class BenchSuggester(ContextServiceUser):
         super().on_start()
         self.sent = 0
 
-    @task
-    def suggest(self) -> None:
+    def next_request(self) -> None:
+        """Count one request, moving to a new address when this one has sent its share."""
         if self.sent and self.sent % BENCH_REQUESTS_PER_ADDRESS == 0:
             self.client_address = next_user_address(process_index(self.environment))
             self.bound_pool.rebind(self.client_address)
         self.sent += 1
+
+
+class BenchSuggester(ClosedLoopBenchUser):
+    """bench ``suggest``: one friendship read and one LLM call per request."""
+
+    @task
+    def suggest(self) -> None:
+        self.next_request()
         user_id, agent_id = friendship_key(self.rng)
         self.client.post(
             "/v1/activities/suggest",
             json={"user_id": user_id, "agent_id": agent_id, "limit": 3},
             name="POST /v1/activities/suggest",
         )
+
+
+class BenchConversationEnder(ClosedLoopBenchUser):
+    """bench ``conversation_end``: a new conversation each time (three concurrent LLM
+    calls on refactored, the Memory API, one transaction with the outbox event)."""
+
+    @task
+    def end_conversation(self) -> None:
+        self.next_request()
+        user_id, agent_id = friendship_key(self.rng)
+        body = make_conversation(
+            self.rng,
+            conversation_id=f"b-{RUN_ID}-{uuid.uuid4().hex[:24]}",
+            user_id=user_id,
+            agent_id=agent_id,
+            late_sync_fraction=0.0,
+        )
+        self.client.post("/v1/conversations/end", json=body, name="POST /v1/conversations/end")
 
 
 USER_CLASSES: dict[str, type[ContextServiceUser]] = {
@@ -226,5 +253,6 @@ USER_CLASSES: dict[str, type[ContextServiceUser]] = {
         HealthProber,
         Burster,
         BenchSuggester,
+        BenchConversationEnder,
     )
 }
