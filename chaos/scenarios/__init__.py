@@ -18,6 +18,7 @@ from chaos.scenarios.scenario import Scenario
 # The order is the run order: cheap and stateless first, the restarts-heavy ones later.
 SCENARIO_MODULES: tuple[str, ...] = (
     "llm_latency",
+    "llm_malformed",
     "idempotency_per_owner",
     "llm_429_storm",
     "llm_429_transient",
