@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from contracts.replay import Key, Request, friendship_of, req_line
+from contracts.divergence import friendship_of, req_line
+from contracts.traffic import Key, Request
 
 Fails = Callable[[list[int]], str | None]
 

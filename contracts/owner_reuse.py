@@ -23,17 +23,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contracts.replay import (
-    END_PATH,
-    NIGHTLY_PATH,
-    Key,
-    Replay,
-    Request,
-    State,
-    compare_replays,
-    state_diff,
-)
+from contracts.divergence import compare_replays, state_diff
+from contracts.replay import Replay, State
 from contracts.spec_model import SpecModel
+from contracts.traffic import END_PATH, NIGHTLY_PATH, Key, Request
 
 Owned = tuple[str, str, str]  # (user_id, agent_id, conversation_id)
 

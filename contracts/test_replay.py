@@ -14,24 +14,16 @@ from typing import Any
 
 import pytest
 
+from contracts.divergence import compare_replays
+from contracts.fallbacks import fallback_schedule
 from contracts.fault_checks import Findings, check_under_faults
 from contracts.minimise import minimise
 from contracts.noise import KNOWN_DIFFERENCES
 from contracts.owner_reuse import check_owner_reuse, owner_reuses, reuse_across_owners
 from contracts.profiles import current
-from contracts.replay import (
-    ADMIN_TOKEN,
-    NIGHTLY_PATH,
-    Key,
-    Replay,
-    Request,
-    compare_replays,
-    fallback_schedule,
-    generate,
-    send,
-    snapshot,
-)
+from contracts.replay import Replay, send, snapshot
 from contracts.report import RUN
+from contracts.traffic import ADMIN_TOKEN, NIGHTLY_PATH, Key, Request, generate
 from testbed.fakes import FakeHandle, start_fake
 from testbed.postgres import temporary_database
 from testbed.processes import ProcessGroup

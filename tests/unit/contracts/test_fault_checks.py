@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from contracts.fallbacks import CONVERSATION_FAULTS
 from contracts.fault_checks import check_under_faults
-from contracts.replay import CONVERSATION_FAULTS, END_PATH, Replay, Request
+from contracts.replay import Replay
 from contracts.spec_model import SpecModel, level
+from contracts.traffic import END_PATH, Request
 
 pytestmark = pytest.mark.unit
 EMOTION_500 = CONVERSATION_FAULTS[0]

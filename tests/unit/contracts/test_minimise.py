@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.minimise import ddmin, minimise, project
-from contracts.replay import NIGHTLY_2, Request, nightly
+from contracts.traffic import NIGHTLY_2, Request, nightly
 
 pytestmark = pytest.mark.unit
 

@@ -11,8 +11,9 @@ import pytest
 from contracts.noise import KNOWN_DIFFERENCES
 from contracts.owner_reuse import check_owner_reuse, owner_reuses, reuse_across_owners
 from contracts.profiles import PROFILES
-from contracts.replay import END_PATH, Replay, Request, State, generate
+from contracts.replay import Replay, State
 from contracts.spec_model import SpecModel
+from contracts.traffic import END_PATH, Request, generate
 
 pytestmark = pytest.mark.unit
 ENDED = "2025-03-01T10:00:00+00:00"

@@ -9,22 +9,16 @@ from datetime import datetime, timedelta
 import pytest
 
 from contracts.adapters import field_diff
-from contracts.replay import (
-    END_PATH,
+from contracts.divergence import compare_replays, first_divergence
+from contracts.fallbacks import (
     FAULT_FREE_USERS,
-    NIGHTLY_1,
-    NIGHTLY_2,
-    NIGHTLY_PATH,
-    Replay,
-    Request,
-    compare_replays,
     expected_fallbacks,
     fallback_schedule,
     faulted_task,
-    first_divergence,
-    generate,
 )
+from contracts.replay import Replay
 from contracts.report import ContractRun, write_report
+from contracts.traffic import END_PATH, NIGHTLY_1, NIGHTLY_2, NIGHTLY_PATH, Request, generate
 
 pytestmark = pytest.mark.unit
 
