@@ -23,6 +23,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from testbed.timeouts import APP_DEADLINE_S, LB_TIMEOUT_S
+
 DEFAULT_CHECKLIST = Path("resilience-checklist.toml")
 ALL_RESILIENCE: Final = "all"  # dynamic evidence: every resilience expectation of the scenario
 
@@ -162,8 +164,8 @@ class TargetSpec(_Strict):
 class Deployment(_Strict):
     """Production numbers of what runs around the app; the gate scales them by TIME_SCALE."""
 
-    lb_timeout_s: float = Field(default=60.0, gt=0)
-    gunicorn_timeout_s: float = Field(default=55.0, gt=0)
+    lb_timeout_s: float = Field(default=LB_TIMEOUT_S, gt=0)
+    gunicorn_timeout_s: float = Field(default=APP_DEADLINE_S, gt=0)
     workers: int = Field(default=2, ge=1)
     # the database server the service will use, when the gate has no DATABASE_URL to ask
     max_connections: int | None = Field(default=None, ge=1)

@@ -152,7 +152,7 @@ def test_the_shipped_checklist_names_expectations_the_scenarios_evaluate() -> No
                 continue
             if evidence.run == "chaos":
                 names = _string_constants(
-                    scenarios_dir / f"{evidence.scenario}.py", scenarios_dir / "base.py"
+                    scenarios_dir / f"{evidence.scenario}.py", scenarios_dir / "checks.py"
                 )
             else:
                 names = {t.name for t in SCENARIOS[evidence.scenario].thresholds}
