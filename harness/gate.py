@@ -39,7 +39,7 @@ from harness.evidence.behaviour import probe_check
 from harness.evidence.contracts import contracts_check
 from harness.evidence.dynamic import dynamic_check
 from testbed.provenance import ProvenanceError, source_tree_hash
-from testbed.target import SERVICE_DEFAULT_TIME_SCALE
+from testbed.timeouts import SERVICE_DEFAULT_TIME_SCALE
 
 DEFAULT_MAX_AGE_HOURS = 24.0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from testbed.net import LOOPBACK, free_port
 from testbed.processes import ManagedProcess, ProcessGroup
 from testbed.targets import TARGETS, UnknownTargetError, check_target
-from testbed.timeouts import gunicorn_timeout
+from testbed.timeouts import APP_DEADLINE_S, gunicorn_timeout
 
 APP_FACTORIES = {
     "legacy": "legacy.main:create_app()",
@@ -78,7 +78,7 @@ def start_service(
     env: Mapping[str, str],
     *,
     workers: int = 1,
-    timeout_s: float = 55.0,
+    timeout_s: float = APP_DEADLINE_S,
     port: int | None = None,
     ready_timeout: float = 60.0,
     name: str | None = None,

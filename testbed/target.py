@@ -21,11 +21,8 @@ import httpx
 from testbed.fakes import AsyncFakeControl, FakeControl
 from testbed.policies import disabled_policies
 from testbed.targets import check_target
-from testbed.timeouts import APP_DEADLINE_S
+from testbed.timeouts import APP_DEADLINE_S, SERVICE_DEFAULT_TIME_SCALE
 from testbed.toxiproxy_admin import AsyncToxiproxyAdmin, ToxiproxyAdmin
-
-# a service started without TIME_SCALE runs in production time (docs/conventions.md §2)
-SERVICE_DEFAULT_TIME_SCALE = 1.0
 
 
 def configured_app_deadline_s(target: str, env: Mapping[str, str]) -> float | None:

@@ -19,6 +19,8 @@ APP_DEADLINE_S = 55.0  # the app's whole-request deadline (and gunicorn's --time
 LLM_TIMEOUT_S = 15.0  # one LLM call
 DB_STATEMENT_TIMEOUT_S = 10.0
 BREAKER_RECOVERY_S = 60.0
+# a service started without TIME_SCALE runs in production time (docs/conventions.md §2)
+SERVICE_DEFAULT_TIME_SCALE = 1.0
 MIN_GAP_S = 1.0  # between two rungs of the ladder, at every scale (seconds, not scaled)
 _EPSILON_S = 1e-9  # float noise of x * scale
 

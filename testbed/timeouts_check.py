@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-from testbed.timeouts import gap_problem, ladder
+from testbed.timeouts import SERVICE_DEFAULT_TIME_SCALE, gap_problem, ladder
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -36,7 +36,7 @@ def parse_go_duration(text: str) -> float:
 def check(env: dict[str, str]) -> str:
     """The ordering as a sentence; raises :class:`TimeoutsError` naming what to set."""
     try:
-        scale = float(env.get("TIME_SCALE", "1"))
+        scale = float(env.get("TIME_SCALE", SERVICE_DEFAULT_TIME_SCALE))
         gunicorn = float(env.get("GUNICORN_TIMEOUT", "0"))
     except ValueError as exc:
         raise TimeoutsError(f"TIME_SCALE and GUNICORN_TIMEOUT must be numbers: {exc}") from None
