@@ -2,12 +2,12 @@
 
 ``make load`` hands the runner the booted stack's target objects; ``locust -f
 loadtests/locustfile.py --stack .stack/stack.json --target legacy`` reads the file
-``make up`` wrote (docs/conventions.md section 14). Both become a :class:`TargetEndpoints`.
+``make up`` wrote (docs/conventions.md section 14, read by testbed.stack_info). Both
+become a :class:`TargetEndpoints`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +15,11 @@ from typing import Any
 
 import httpx
 
+from testbed.stack_info import StackError, StackInfo, load_stack_info
 
-class StackFileError(ValueError):
-    """The stack file is missing or does not describe the wanted target; says what to do."""
+
+class StackFileError(StackError):
+    """The stack file does not describe the wanted target; says what to do."""
 
 
 @dataclass(frozen=True)
@@ -76,38 +78,33 @@ def endpoints_from_stack(target: Any, name: str, log_dir: Path | None) -> Target
     )
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
+def read_stack_file(path: Path) -> StackInfo:
+    """``make up``'s stack.json (testbed.stack_info); :class:`StackError` says what to do."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StackFileError(f"no stack file {path}: run make up first (it writes it)") from None
-    except ValueError as exc:
-        raise StackFileError(f"{path} is not JSON ({exc}): run make down && make up") from None
-    if not isinstance(data, dict) or not isinstance(data.get("targets"), dict):
-        raise StackFileError(f"{path} has no 'targets': run make down && make up")
-    return data
+        return load_stack_info(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StackFileError(
+            f"{path} is not a stack file ({exc!r}): run make down && make up"
+        ) from None
 
 
 def target_from_stack_file(path: Path, name: str) -> TargetEndpoints:
     """The target ``name`` of a stack file; a wrong name lists the ones it has."""
-    data = read_stack_file(path)
-    if name not in data["targets"]:
+    info = read_stack_file(path)
+    if name not in info.targets:
         raise StackFileError(
-            f"{path} has no target {name!r}; it has: {', '.join(data['targets']) or 'none'}"
+            f"{path} has no target {name!r}; it has: {', '.join(info.targets) or 'none'}"
         )
-    log_dir = Path(data["log_dir"]) if data.get("log_dir") else None
-    return endpoints_from_stack(data["targets"][name], name, log_dir)
+    log_dir = Path(info.log_dir) if info.log_dir else None
+    return endpoints_from_stack(info.targets[name], name, log_dir)
 
 
-def target_for_host(data: Mapping[str, Any], host: str | None) -> str | None:
-    """Which target of a stack file has ``host`` as its LB (or service) URL, if any."""
+def target_for_host(info: StackInfo, host: str | None) -> str | None:
+    """Which target of a stack has ``host`` as its LB (or service) URL, if any."""
     wanted = (host or "").rstrip("/")
-    for name, target in data["targets"].items():
-        if wanted and wanted in (
-            str(target.get("lb_url", "")).rstrip("/"),
-            str(target.get("service_url", "")).rstrip("/"),
-        ):
-            return str(name)
+    for name, target in info.targets.items():
+        if wanted and wanted in (target.lb_url.rstrip("/"), target.service_url.rstrip("/")):
+            return name
     return None
 
 

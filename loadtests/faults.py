@@ -19,10 +19,14 @@ from typing import Any, Literal
 
 import httpx
 
-from loadtests.endpoints import TargetEndpoints, fake_call
+from loadtests.endpoints import TargetEndpoints
 from loadtests.model import Fault, Scenario, scaled, scaled_fault_params
+from testbed.fakes import FakeControl
+from testbed.toxiproxy_admin import ToxiproxyAdmin
 
 Action = Literal["apply", "remove"]
+# the fake whose control API takes a fault of this kind (TargetEndpoints' attribute)
+FAKE_OF = {"llm_faults": "llm_control_url", "memory_faults": "memory_control_url"}
 
 
 class FaultError(RuntimeError):
@@ -64,10 +68,12 @@ class FaultDriver:
         try:
             if fault.kind == "toxic":
                 self._add_toxic(fault, params)
-            elif fault.kind == "llm_faults":
-                fake_call(self.target.llm_control_url, "PUT", "/faults", params["config"])
-            elif fault.kind == "memory_faults":
-                fake_call(self.target.memory_control_url, "PUT", "/faults", params["config"])
+            elif fault.kind in FAKE_OF:
+                control = self._fake(fault)
+                try:
+                    control.set_faults(params["config"])
+                finally:
+                    control.close()
             elif fault.kind == "nightly":
                 self._start_nightly(window)
         except (httpx.HTTPError, FaultError) as exc:
@@ -97,33 +103,38 @@ class FaultDriver:
         for thread in self._threads:
             thread.join(timeout=timeout)
 
-    def _proxy(self, logical: str) -> str:
-        return self.target.proxies.get(logical, logical)
-
-    def _add_toxic(self, fault: Fault, params: dict[str, Any]) -> None:
+    def _toxiproxy(self) -> ToxiproxyAdmin:
         if not self.target.toxiproxy_url:
             raise FaultError(f"target {self.target.name} has no toxiproxy_url")
-        body = {
-            "name": toxic_name(fault.label),
-            "type": params.get("type", "latency"),
-            "stream": params.get("stream", "downstream"),
-            "toxicity": params.get("toxicity", 1.0),
-            "attributes": params.get("attributes", {}),
-        }
-        url = f"{self.target.toxiproxy_url}/proxies/{self._proxy(params['proxy'])}/toxics"
-        httpx.post(url, json=body, timeout=10.0).raise_for_status()
+        return ToxiproxyAdmin(self.target.toxiproxy_url, self.target.proxies)
+
+    def _fake(self, fault: Fault) -> FakeControl:
+        url = getattr(self.target, FAKE_OF[fault.kind])
+        if not url:
+            raise FaultError(f"target {self.target.name} has no {FAKE_OF[fault.kind]}")
+        return FakeControl(url)
+
+    def _add_toxic(self, fault: Fault, params: dict[str, Any]) -> None:
+        with self._toxiproxy() as toxiproxy:
+            toxiproxy.add_toxic(
+                params["proxy"],
+                toxic_name(fault.label),
+                params.get("type", "latency"),
+                params.get("attributes", {}),
+                stream=params.get("stream", "downstream"),
+                toxicity=params.get("toxicity", 1.0),
+            )
 
     def _clear(self, fault: Fault) -> None:
         if fault.kind == "toxic":
-            name = self._proxy(fault.params["proxy"])
-            url = f"{self.target.toxiproxy_url}/proxies/{name}/toxics/{toxic_name(fault.label)}"
-            response = httpx.delete(url, timeout=10.0)
-            if response.status_code not in (200, 204, 404):
-                response.raise_for_status()
-        elif fault.kind == "llm_faults":
-            fake_call(self.target.llm_control_url, "DELETE", "/faults")
-        elif fault.kind == "memory_faults":
-            fake_call(self.target.memory_control_url, "DELETE", "/faults")
+            with self._toxiproxy() as toxiproxy:  # already gone is fine
+                toxiproxy.remove_toxic(fault.params["proxy"], toxic_name(fault.label))
+        elif fault.kind in FAKE_OF:
+            control = self._fake(fault)
+            try:
+                control.clear_faults()
+            finally:
+                control.close()
 
     def _start_nightly(self, window: dict[str, Any]) -> None:
         """Fire the nightly job straight at the service (not through the LB, which would give

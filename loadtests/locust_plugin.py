@@ -26,13 +26,14 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from loadtests.endpoints import StackFileError, read_stack_file, target_for_host
+from loadtests.endpoints import read_stack_file, target_for_host
 from loadtests.endpoints import target_from_stack_file as _target_from_file
 from loadtests.locust_run import ScenarioRun, run_folder
 from loadtests.model import DEFAULT_MIX
 from loadtests.scenarios import SCENARIOS
 from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape, ScenarioShape, stages_from_env
 from loadtests.users import USER_CLASSES
+from testbed.stack_info import StackError
 
 logger = logging.getLogger("loadtests")
 # one INFO line per fault-control call would drown Locust's own output
@@ -106,8 +107,8 @@ def time_scale(options: Any) -> float:
     path = stack_path(options)
     if path is not None:
         try:
-            return float(read_stack_file(path).get("time_scale", 1.0))
-        except StackFileError:
+            return float(read_stack_file(path).time_scale)
+        except StackError:
             pass
     return 1.0
 
@@ -150,7 +151,7 @@ def _target(environment: Environment) -> Any:
         read_stack_file(path), environment.host
     )
     if not name:
-        raise StackFileError(
+        raise StackError(
             f"--host {environment.host!r} is no target's LB in {path}: pass --target "
             "legacy|refactored or the LB URL make up printed"
         )
@@ -166,7 +167,7 @@ def on_test_start(environment: Environment, **_kwargs: Any) -> None:
         Session.current.stop()
     try:
         target = _target(environment)
-    except StackFileError as exc:
+    except StackError as exc:
         logger.error("%s: the scenario runs without its faults", exc)
         target = None
     scenario = shape.scenario

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.endpoints import TargetEndpoints, fake_call
+from loadtests.endpoints import TargetEndpoints
+from testbed.alerts import alert_summary
+from testbed.fakes import FakeControl
+from testbed.metrics import EVENT_LOOP_LAG_MAX, breaker_transitions, gauge_max
+from testbed.metrics import parse_metrics as parse_prometheus
 
 WORKER_TIMEOUT_RE = re.compile(r"WORKER TIMEOUT")
 
@@ -33,28 +36,11 @@ def count_worker_timeouts(log_dir: Path | None, target: str) -> int:
 
 
 def parse_metrics(text: str) -> dict[str, Any]:
-    """The refactored /metrics values the load report uses (multiprocess samples summed/maxed)."""
-    lag_max: float | None = None
-    transitions: dict[tuple[str, str, str], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "event_loop_lag_max_seconds":
-                lag_max = max(lag_max or 0.0, float(sample.value))
-            elif sample.name == "circuit_breaker_transitions_total":
-                labels = sample.labels
-                key = (
-                    labels.get("dependency", ""),
-                    labels.get("from_state", ""),
-                    labels.get("to_state", ""),
-                )
-                transitions[key] = transitions.get(key, 0.0) + float(sample.value)
+    """The refactored /metrics values the load report uses (multiprocess samples summed)."""
+    samples = parse_prometheus(text)
     return {
-        "event_loop_lag_max_s": lag_max,
-        "breaker_transitions": [
-            {"dependency": d, "from_state": f, "to_state": t, "count": int(c)}
-            for (d, f, t), c in sorted(transitions.items())
-            if c
-        ],
+        "event_loop_lag_max_s": gauge_max(samples, EVENT_LOOP_LAG_MAX),
+        "breaker_transitions": breaker_transitions(samples),
     }
 
 
@@ -89,23 +75,29 @@ class MetricsWatcher(threading.Thread):
         self.scrape()
 
 
+def _controls(target: TargetEndpoints, *urls: str | None) -> list[FakeControl]:
+    return [FakeControl(url) for url in urls if url]
+
+
 def reset_fakes(target: TargetEndpoints) -> None:
     """Zero the fakes' counters and faults before a run (its stats are the run's own)."""
-    for url in (target.llm_control_url, target.memory_control_url, target.webhook_control_url):
-        with contextlib.suppress(httpx.HTTPError):
-            fake_call(url, "POST", "/reset")
+    urls = (target.llm_control_url, target.memory_control_url, target.webhook_control_url)
+    for control in _controls(target, *urls):
+        with contextlib.suppress(httpx.HTTPError), contextlib.closing(control):
+            control.reset()
+
+
+def llm_stats(target: TargetEndpoints) -> dict[str, Any]:
+    """The fake LLM's counters ({} when the target has none)."""
+    for control in _controls(target, target.llm_control_url):
+        with contextlib.closing(control):
+            return control.stats()
+    return {}
 
 
 def alerts(target: TargetEndpoints) -> dict[str, Any]:
     """The alert cards the fake webhook received, counted by level, with their titles."""
-    try:
-        cards = fake_call(target.webhook_control_url, "GET", "/cards") or {}
-    except httpx.HTTPError:
-        return {}
-    out: dict[str, Any] = {"P0": 0, "P1": 0, "P2": 0, "titles": []}
-    for card in cards.get("cards", []):
-        level = card.get("level", "")
-        out[level] = out.get(level, 0) + 1
-        if card.get("title") and card["title"] not in out["titles"]:
-            out["titles"].append(card["title"])
-    return out
+    for control in _controls(target, target.webhook_control_url):
+        with contextlib.suppress(httpx.HTTPError), contextlib.closing(control):
+            return alert_summary(control.cards())
+    return {}

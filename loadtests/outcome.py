@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from loadtests.endpoints import TargetEndpoints, fake_call
+from loadtests.endpoints import TargetEndpoints
 from loadtests.faults import FaultDriver
 from loadtests.metrics import compute_metrics, endpoint_stats, read_samples, series, status_counts
 from loadtests.model import ScaledStage, Scenario
-from loadtests.observe import MetricsWatcher, alerts, count_worker_timeouts
+from loadtests.observe import MetricsWatcher, alerts, count_worker_timeouts, llm_stats
 from testbed.results import ScenarioResult, latency_summary
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
@@ -71,13 +71,13 @@ def collect_run(
     if not samples:
         raise NoSamplesError(f"Locust recorded no request against {target.name} (see {out_dir})")
     notes = list(driver.notes)
-    llm_stats: dict[str, Any] = {}
+    stats: dict[str, Any] = {}
     try:
-        llm_stats = fake_call(target.llm_control_url, "GET", "/stats") or {}
+        stats = llm_stats(target)
     except httpx.HTTPError as exc:
         notes.append(f"LLM fake stats unavailable: {exc}")
-    by_task = llm_stats.get("calls_by_task", {}) or {}
-    by_status = llm_stats.get("responses_by_status", {}) or {}
+    by_task = stats.get("calls_by_task", {}) or {}
+    by_status = stats.get("responses_by_status", {}) or {}
     extras: dict[str, float | None] = {
         "faults_applied": driver.applied - driver.rejected,
         # a job that did not answer 2xx (503 on an exhausted pool, killed worker, still
@@ -87,10 +87,10 @@ def collect_run(
         else None,
         "worker_timeouts": count_worker_timeouts(target.log_dir, target.name) - timeouts_before,
         "event_loop_lag_max_s": watcher.lag_max,
-        "llm_calls_total": llm_stats.get("calls_total"),
+        "llm_calls_total": stats.get("calls_total"),
         "llm_analysis_calls": sum(by_task.get(t, 0) for t in ANALYSIS_TASKS) if by_task else None,
-        "llm_429_responses": by_status.get("429", 0) if llm_stats else None,
-        "llm_503_responses": by_status.get("503", 0) if llm_stats else None,
+        "llm_429_responses": by_status.get("429", 0) if stats else None,
+        "llm_503_responses": by_status.get("503", 0) if stats else None,
     }
     # The incident must be over in the second half of the last stage (recovery).
     last = stages[-1]
@@ -108,7 +108,7 @@ def collect_run(
         samples_count=len(samples),
         windows=driver.windows,
         notes=notes,
-        llm_stats=llm_stats,
+        llm_stats=stats,
         metrics_scrape=watcher.last,
         alerts=alerts(target),
         series=series(samples),
