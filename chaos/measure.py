@@ -163,19 +163,6 @@ async def failed_analysis_tasks(database_url: str, agent_id: str) -> int:
     return int(value or 0)
 
 
-async def processed_conversation_ids(database_url: str, agent_id: str) -> set[str]:
-    import asyncpg
-
-    conn = await asyncpg.connect(_asyncpg_url(database_url), timeout=10)
-    try:
-        rows = await conn.fetch(
-            "select conversation_id from processed_conversations where agent_id = $1", agent_id
-        )
-    finally:
-        await conn.close()
-    return {r["conversation_id"] for r in rows}
-
-
 def _asyncpg_url(url: str) -> str:
     # accept SQLAlchemy-style URLs too
     for driver in ("+asyncpg", "+psycopg2", "+psycopg"):

@@ -34,19 +34,6 @@ def body_diff(a: Any, b: Any, path: str = "") -> list[str]:
     return lines
 
 
-def first_divergence(
-    requests: list[Request],
-    left: list[dict[str, Any]],
-    right: list[dict[str, Any]],
-    numbers: list[int] | None = None,
-) -> str | None:
-    """The first diverging request with both answers and a field diff, or None."""
-    index = first_diverging_index(left, right)
-    if index is None:
-        return None
-    return divergence_text(requests, left, right, index, numbers)
-
-
 def first_diverging_index(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> int | None:
     for i, (a, b) in enumerate(zip(left, right, strict=True)):
         if a != b:

@@ -20,8 +20,6 @@ DB_NOISE: dict[str, frozenset[str]] = {
         }
     ),
 }
-# tables only one version writes: never compared
-IGNORED_TABLES = frozenset({"outbox_events", "alembic_version"})
 # response fields that are not part of the contract
 RESPONSE_NOISE: frozenset[str] = frozenset()
 # Deliberate differences: DESIGN changed the behaviour on purpose and legacy keeps its bug.

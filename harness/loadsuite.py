@@ -27,12 +27,12 @@ from harness.loadrun import (
     run_locust_on_target,
     to_scenario_result,
 )
+from harness.reporting import write_report
 from loadtests.model import Scenario
 from loadtests.scenarios import SCENARIOS, get_scenario
 from testbed.processes import ProcessGroup
 from testbed.results import (
     RunResults,
-    ScenarioResult,
     database_facts,
     environment_facts,
     lost_difference,
@@ -149,11 +149,6 @@ def run_on_targets(
 
 def write_run(run: RunResults, run_dir: Path) -> None:
     write_results(run, run_dir)
-    try:
-        from harness.reporting import write_report
-    except ImportError:
-        console.print("[yellow]harness.reporting not installed: no report.md/html[/]")
-        return
     try:
         write_report(run, run_dir)
     except Exception as exc:  # a broken report must not lose the measured results
@@ -281,7 +276,3 @@ def run_demo(*, time_scale: float, workers: int = 2) -> tuple[RunResults, Path]:
 
 def default_time_scale() -> float:
     return float(os.environ.get("TIME_SCALE", "0.1"))
-
-
-def results_by_target(results: Sequence[ScenarioResult]) -> dict[str, ScenarioResult]:
-    return {r.target: r for r in results}

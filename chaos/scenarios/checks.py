@@ -60,10 +60,6 @@ def is_lb_504(s: Sample) -> bool:
     return s.status == 504 and s.error != "deadline_exceeded"
 
 
-def is_5xx_or_error(s: Sample) -> bool:
-    return s.status is None or s.status >= 500
-
-
 def sanity_load(m: Measurements, minimum: int) -> Expectation:
     ends = [s for s in m.samples if s.endpoint == END]
     return Expectation.check(

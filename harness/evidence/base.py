@@ -7,7 +7,6 @@ them, and an unknown name is rejected when the checklist is loaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +58,3 @@ class GateContext:
     # testbed.provenance.source_tree_hash of the tree the gate judges (None: not hashable);
     # a run of any other tree is stale
     source_tree: str | None = None
-
-
-Check = Callable[[Any, GateContext], Outcome]

@@ -82,10 +82,6 @@ def scan_reports(reports_dir: Path) -> Runs:
     return Runs(runs, unreadable)
 
 
-def scan_runs(reports_dir: Path, kind: str) -> Runs:
-    return scan_reports(reports_dir).of_kind(kind)
-
-
 def gate_runs(context: GateContext, kind: str | None = None) -> Runs:
     """The scanned reports, once per gate run (shared by the dynamic and config checks)."""
     if "runs" not in context.cache:

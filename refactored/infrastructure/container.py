@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
@@ -25,7 +25,6 @@ class Container:
     nightly_job: NightlyJob
     alerts: AlertSink
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
-    ready_check: Callable[[], Awaitable[None]] | None = None
     clock: Clock | None = None  # the use cases' clock (input window checks); None: system time
     # the nightly job's cross-worker lock (yields True when taken); None: no database to lock on
     nightly_lock: Callable[[], AbstractAsyncContextManager[bool]] | None = None

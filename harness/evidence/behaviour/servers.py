@@ -164,5 +164,4 @@ def start_apps(
             process.pid,
             out,
             json.loads(facts.read_text()),
-            process.log_tail,
         )

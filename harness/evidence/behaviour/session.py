@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,6 @@ class App:
     pid: int
     out: Path
     facts: dict[str, Any]
-    log: Callable[[], str]
 
     async def spans(self) -> list[dict[str, Any]]:
         """Every span the app ended so far (the child writes them on SIGHUP)."""

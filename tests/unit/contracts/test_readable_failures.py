@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from contracts.adapters import field_diff
-from contracts.divergence import compare_replays, first_divergence
+from contracts.divergence import compare_replays, divergence_text, first_diverging_index
 from contracts.fallbacks import (
     FAULT_FREE_USERS,
     expected_fallbacks,
@@ -26,14 +26,14 @@ pytestmark = pytest.mark.unit
 def test_first_divergence_names_the_request_and_the_fields() -> None:
     reqs = [Request("GET", "/a"), Request("POST", "/b", {"x": 1})]
     same = {"status": 200, "body": {"score": 1}}
-    text = first_divergence(
-        reqs,
-        [same, {"status": 200, "body": {"score": 5, "level": "s"}}],
-        [same, {"status": 200, "body": {"score": 6, "level": "s"}}],
-    )
-    assert text is not None and "request #1" in text and "score: 5 != 6" in text
+    left = [same, {"status": 200, "body": {"score": 5, "level": "s"}}]
+    right = [same, {"status": 200, "body": {"score": 6, "level": "s"}}]
+    index = first_diverging_index(left, right)
+    assert index == 1
+    text = divergence_text(reqs, left, right, index)
+    assert "request #1" in text and "score: 5 != 6" in text
     assert "level" not in text.split("score")[-1]
-    assert first_divergence(reqs, [same, same], [same, same]) is None
+    assert first_diverging_index([same, same], [same, same]) is None
 
 
 def test_field_diff_recurses_into_topic_metrics() -> None:
