@@ -1,33 +1,48 @@
-"""``bench``: sustainable throughput of both targets against the ideal bound.
+"""``bench``: sustainable throughput and CPU cost of both targets against the ideal bound.
 
-The fake LLM answers in a fixed 200 ms (its ``latency_ms``, no fault), and a
-closed-loop Locust user (``BenchSuggester``: no think time, so concurrency =
-users) asks for activities (one LLM call each). The concurrency steps up; the
-sustainable throughput is the best step without errors (< 1 %). Little's law
-gives the ideal: ``concurrency / latency``, capped by the LLM connections the
-refactored service may open (``workers x HTTP_MAX_CONNECTIONS``). Both targets
-run in the same stack, one after the other (never at once: they would share
-the two cores), with the same number of workers.
+The fake LLM answers in a fixed 200 ms (its ``latency_ms``, no fault), and a closed-loop
+Locust user (no think time, so concurrency = users) runs one workload
+(:mod:`harness.bench_workloads`): ``suggest`` (one LLM call per request) and
+``conversation_end`` (three concurrent LLM calls, the Memory API, one transaction with the
+outbox). The concurrency steps up; the sustainable throughput is the best step without
+errors (< 1 %). Little's law gives the ideal: concurrency / the slowest concurrent call,
+capped by the LLM connections the refactored service may open (``workers x
+HTTP_MAX_CONNECTIONS``). Each step also records the CPU seconds per successful request of
+every process of the stack (:mod:`harness.bench_cpu`): the service (gunicorn's master and
+all its workers), Caddy, Toxiproxy, each fake, the load generator. Both targets run in the
+same stack, one after the other (never at once: they would share the two cores), with the
+same number of workers. Writes ``bench.json`` and ``bench.md`` (:mod:`harness.bench_report`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from harness.loadrun import RawRun, RunOptions, fake_call, to_scenario_result
-from harness.loadsuite import booted_stack, console, new_run, print_summary, write_run
-from loadtests.metrics import read_samples
-from loadtests.model import Fault, ScaledStage, Scenario
+from harness.bench_cpu import LOAD_GENERATOR, MACHINE, SERVICE, CpuSampler, label_of, window_cpu
+from harness.bench_report import bench_markdown
+from harness.bench_workloads import (
+    SUGGEST,
+    WORKLOADS,
+    Workload,
+    bench_scenario,
+    bench_stages,
+    ideal_rps,
+)
+from harness.loadrun import RawRun, RunOptions, fake_call, run_locust_on_target, to_scenario_result
+from harness.loadsuite import StackHandle, booted_stack, console, new_run, print_summary, write_run
+from loadtests.metrics import Sample, read_samples
+from loadtests.model import ScaledStage
 from testbed.processes import ProcessGroup
-from testbed.results import Expectation, new_run_dir
+from testbed.results import Expectation, RunResults, new_run_dir
+
+__all__ = ["bench_stages", "ideal_rps", "run_bench"]
 
 DEFAULT_LEVELS = (4, 8, 16, 32, 64, 128)
 DEFAULT_STEP_S = 8.0
@@ -42,122 +57,60 @@ MIN_SCALING = 3.0
 MIN_SCALING_SPAN = 8  # highest / lowest concurrency needed for the scaling to mean anything
 
 
-def bench_stages(levels: Sequence[int], step_s: float) -> list[ScaledStage]:
-    return [
-        ScaledStage(
-            f"c={c}", i * step_s, (i + 1) * step_s, c, float(max(c, 10)), ("BenchSuggester",)
-        )
-        for i, c in enumerate(levels)
-    ]
-
-
-def bench_scenario(latency_ms: int) -> Scenario:
-    return Scenario(
-        name="bench",
-        description=f"closed loop of POST /v1/activities/suggest, LLM at a fixed {latency_ms} ms",
-        stages=(),
-        faults=(
-            Fault(
-                f"LLM fixed {latency_ms} ms",
-                "llm_faults",
-                0,
-                None,
-                {"config": {"latency_ms": latency_ms}},
-                scale=False,
-            ),
-        ),
-        legacy_expected_to_fail=True,
-    )
-
-
-def ideal_rps(concurrency: int, latency_ms: float, connection_limit: int | None) -> float:
-    """Little's law: throughput = concurrency / latency, capped by the LLM connections."""
-    in_flight = concurrency if connection_limit is None else min(concurrency, connection_limit)
-    return in_flight / (latency_ms / 1000.0)
-
-
-class CpuSampler(threading.Thread):
-    """Samples the CPU (% of one core) of named process trees and of the machine, every
-    second, with wall-clock times (``t``)."""
-
-    def __init__(self, trees: dict[str, int], interval_s: float = 1.0) -> None:
-        super().__init__(daemon=True, name="cpu-sampler")
-        self.trees = dict(trees)  # label -> root pid; "load_generator" is added once it runs
-        self.interval_s = interval_s
-        self.samples: list[dict[str, float]] = []
-        self.stop_event = threading.Event()
-        self._procs: dict[int, psutil.Process] = {}
-
-    def _tree_cpu(self, pid: int) -> float:
-        total = 0.0
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
-        for proc in procs:
-            cached = self._procs.setdefault(proc.pid, proc)  # cpu_percent needs the same object
-            try:
-                total += cached.cpu_percent(None)
-            except psutil.Error:
-                continue
-        return total
-
-    def run(self) -> None:
-        psutil.cpu_percent(None)
-        while not self.stop_event.wait(self.interval_s):
-            row = {"t": time.time(), "machine": psutil.cpu_percent(None)}
-            for label, pid in list(self.trees.items()):
-                row[label] = self._tree_cpu(pid)
-            self.samples.append(row)
-
-    def finish(self) -> None:
-        self.stop_event.set()
-        self.join(timeout=5)
-
-
-def _pid_listening_on(group: ProcessGroup, url: str | None) -> int | None:
-    """The ManagedProcess whose command line carries ``url``'s port (service or fake)."""
-    if not url:
-        return None
-    port = url.rsplit(":", 1)[-1].split("/")[0]
-    pattern = re.compile(rf"(?:[:= ]){port}(?:\D|$)")  # "--bind 127.0.0.1:P", "--port P"
-    for process in group.processes:
-        if pattern.search(" " + " ".join(str(a) for a in process.argv)):
-            return process.pid
-    return None
+def answered_in_full(sample: Sample) -> bool:
+    """A 200 that used no fallback: what a request's cost is divided by (a fallback answer
+    is cheaper and would flatter the figure; a 429 or a 5xx did not do the work)."""
+    return sample.status == 200 and sample.degraded is not True
 
 
 def step_figures(
-    raw_dir: Path, stages: Sequence[ScaledStage], started_at: float, cpu: Sequence[dict[str, float]]
+    raw_dir: Path,
+    stages: Sequence[ScaledStage],
+    started_at: float,
+    cpu: Sequence[dict[str, float]],
+    *,
+    endpoint: str | None = None,
+    ideal: Callable[[int], float] | None = None,
+    cpus: int = 1,
 ) -> list[dict[str, Any]]:
-    samples = read_samples(raw_dir, started_at)
+    """Per concurrency step (its first ``WARMUP_S`` left out): throughput, latency, errors,
+    and each process tree's CPU (% of a core, ms per successful request)."""
+    samples = [s for s in read_samples(raw_dir, started_at) if endpoint in (None, s.endpoint)]
     rows = []
     for stage in stages:
         begin, end = stage.start_s + WARMUP_S, stage.end_s
         window = [s for s in samples if begin <= s.t_s < end]
-        ok = sorted(s.latency_ms for s in window if not s.failed)
+        ok = sorted(s.latency_ms for s in window if answered_in_full(s))
         failed = sum(1 for s in window if s.failed)
-        cpu_rows = [c for c in cpu if begin <= c["t"] < end]
-
-        def avg(key: str, rows_: list[dict[str, float]] = cpu_rows) -> float | None:
-            values = [r[key] for r in rows_ if key in r]
-            return round(sum(values) / len(values), 1) if values else None
-
-        rows.append(
-            {
-                "concurrency": stage.users,
-                "rps": round(len(ok) / (end - begin), 2),
-                "requests": len(window),
-                "error_rate": round(failed / len(window), 4) if window else None,
-                "p50_ms": ok[len(ok) // 2] if ok else None,
-                "p99_ms": ok[min(len(ok) - 1, int(len(ok) * 0.99))] if ok else None,
-                "load_generator_cpu_percent": avg("load_generator"),
-                "service_cpu_percent": avg("service"),
-                "llm_fake_cpu_percent": avg("llm_fake"),
-                "machine_cpu_percent": avg("machine"),
-            }
-        )
+        rps = round(len(ok) / (end - begin), 2)
+        used = window_cpu(cpu, begin, end)
+        row: dict[str, Any] = {
+            "concurrency": stage.users,
+            "rps": rps,
+            "requests": len(window),
+            "error_rate": round(failed / len(window), 4) if window else None,
+            "degraded": sum(1 for s in window if s.degraded),
+            "p50_ms": ok[len(ok) // 2] if ok else None,
+            "p99_ms": ok[min(len(ok) - 1, int(len(ok) * 0.99))] if ok else None,
+        }
+        if ideal is not None:
+            row["ideal_rps"] = round(ideal(stage.users), 1)
+            row["ratio_to_ideal"] = round(rps / row["ideal_rps"], 3) if row["ideal_rps"] else None
+        if used is not None:
+            # the requests answered in full that started inside the CPU window
+            in_cpu = sum(
+                1 for s in window if used.begin_s <= s.t_s < used.end_s and answered_in_full(s)
+            )
+            row["cpu_ms_per_request"] = used.ms_per_request(in_cpu)
+            row["cpu_percent"] = {k: used.percent(k) for k in used.seconds if k != MACHINE}
+            machine = used.percent(MACHINE)
+            row["machine_cpu_percent"] = round(machine / cpus, 1) if machine is not None else None
+        percent = row.get("cpu_percent", {})
+        row["service_cpu_percent"] = percent.get(SERVICE)
+        row["load_generator_cpu_percent"] = percent.get(LOAD_GENERATOR)
+        row["llm_fake_cpu_percent"] = percent.get("fake_llm")
+        row.setdefault("machine_cpu_percent", None)
+        rows.append(row)
     return rows
 
 
@@ -239,134 +192,225 @@ def run_bench(
     latency_ms: int = LLM_LATENCY_MS,
     processes: int = 0,
     targets: Sequence[str] = ("legacy", "refactored"),
+    workloads: Sequence[Workload] = tuple(WORKLOADS.values()),
 ) -> tuple[dict[str, Any], Path]:
     run_dir = new_run_dir("bench")
-    stages = bench_stages(levels, step_s)
-    scenario = bench_scenario(latency_ms)
     cpus = psutil.cpu_count() or 1
     console.print(
-        f"[bold]bench[/] in {run_dir}: concurrency {list(levels)}, {step_s:g}s each, "
-        f"LLM {latency_ms} ms, {workers} workers per target"
+        f"[bold]bench[/] in {run_dir}: {', '.join(w.name for w in workloads)}; concurrency "
+        f"{list(levels)}, {step_s:g}s each, LLM {latency_ms} ms, {workers} workers per target"
     )
-    bench: dict[str, Any] = {"llm_latency_ms": latency_ms, "workers": workers, "steps": {}}
+    bench: dict[str, Any] = {
+        "llm_latency_ms": latency_ms,
+        "workers": workers,
+        "cpus": cpus,
+        "time_scale": time_scale,
+        "levels": list(levels),
+        "step_s": step_s,
+        "warmup_s": WARMUP_S,
+        "workloads": {},
+    }
     with booted_stack(tuple(targets), time_scale, workers, run_dir / "logs") as handle:
         run = new_run("bench", time_scale, handle.facts)
         run.run_id = run_dir.name
         env = handle.endpoints.get("refactored", next(iter(handle.endpoints.values()))).env
         per_worker = int(env.get("HTTP_MAX_CONNECTIONS", DEFAULT_HTTP_MAX_CONNECTIONS))
-        connection_limit = per_worker * workers
-        bench["llm_connection_limit"] = connection_limit
-        from harness.loadrun import run_locust_on_target
-
-        for target in targets:  # one at a time: they must not share the cores
-            endpoints = handle.endpoints[target]
-            out = run_dir / target / "bench"
-            options = RunOptions(
-                time_scale=time_scale,
-                processes=processes,
-                kind="bench",
-                run_id=run_dir.name,
-                stages=stages,
-            )
-            trees = {
-                "service": _pid_listening_on(handle.group, endpoints.service_url),
-                "llm_fake": _pid_listening_on(
-                    handle.group,
-                    endpoints.llm_control_url.rsplit("/_control", 1)[0]
-                    if endpoints.llm_control_url
-                    else None,
-                ),
+        bench["llm_connection_limit"] = per_worker * workers
+        bench["processes"] = {t: _stack_processes(handle.group, t) for t in targets}
+        for workload in workloads:
+            figures: dict[str, Any] = {
+                "description": workload.description(latency_ms),
+                "ideal": f"min(concurrency, {bench['llm_connection_limit']} LLM connections / "
+                f"{workload.concurrent_llm_calls} per request) / {latency_ms} ms (the slowest "
+                "of the calls a request makes at once)",
+                "targets": {},
             }
-            sampler = CpuSampler({k: v for k, v in trees.items() if v})
-            console.print(f"  {target} ...")
-            raw = _run_with_sampler(
-                handle, endpoints, scenario, out, options, sampler, run_locust_on_target
+            for target in targets:  # one at a time: they must not share the cores
+                figures["targets"][target] = _bench_target(
+                    handle, run, run_dir, target, workload, bench, processes
+                )
+            figures.update(_versus(figures["targets"]))
+            bench["workloads"][workload.name] = figures
+    bench.update(_suggest_summary(bench, levels, latency_ms))
+    (run_dir / "bench.json").write_text(json.dumps(bench, indent=2) + "\n")
+    (run_dir / "bench.md").write_text(bench_markdown(bench, run_dir.name))
+    write_run(run, run_dir)
+    print_summary(run)
+    for name, figures in bench["workloads"].items():
+        for target, t in figures["targets"].items():
+            cpu = (t.get("cpu_ms_per_request") or {}).get(SERVICE)
+            console.print(
+                f"{name} {target}: {t['rps']:.1f} req/s at c={t['concurrency']} "
+                f"({t['ratio_to_ideal']} of ideal {t['ideal_rps']}), service CPU {cpu} ms per "
+                f"request; limit: {t['limit_hit']}"
             )
-            steps = step_figures(out, stages, raw.started_at, _rebase(sampler, raw.started_at))
-            llm_stats = fake_call(endpoints.llm_control_url, "GET", "/stats") or {}
-            best = sustainable(steps)
-            figure = best or best_goodput(steps)  # legacy may never run error-free
-            after = [st for st in steps if best and st["concurrency"] > best["concurrency"]]
-            limit = limit_hit(
-                best,
-                next_step=after[0] if after else None,
-                workers=workers,
-                processes=processes or 1,
-                latency_ms=latency_ms,
-                connection_limit=connection_limit,
-                cpus=cpus,
-            )
-            bench["steps"][target] = steps
-            bench[f"{target}_rps"] = figure["rps"] if figure else 0.0
-            bench[f"{target}_concurrency"] = figure["concurrency"] if figure else None
-            bench[f"{target}_error_free"] = best is not None
-            bench[f"{target}_error_rate"] = figure["error_rate"] if figure else None
-            bench[f"{target}_limit_hit"] = limit
-            bench[f"{target}_llm_max_in_flight"] = llm_stats.get("max_in_flight")
-            result = to_scenario_result(raw, time_scale, kind="bench")
-            ideal = (
-                ideal_rps(figure["concurrency"], latency_ms, connection_limit) if figure else None
-            )
-            result.expectations = [
-                Expectation.check(
-                    "bench_load_generated",
-                    "requests were sent",
-                    raw.requests_total,
-                    ">",
-                    0,
-                    role="sanity",
-                ),
-                Expectation.check(
-                    "error_free_throughput",
-                    "some concurrency step runs with fewer than 1 % errors",
-                    1.0 if best else 0.0,
-                    ">=",
-                    1.0,
-                ),
-                Expectation.check(
-                    "throughput_scales_with_concurrency",
-                    "sustainable req/s over req/s at the lowest concurrency "
-                    "(a blocked event loop stays at x1)",
-                    throughput_scaling(steps),
-                    ">=",
-                    MIN_SCALING,
-                ),
-            ]
-            result.extra.update({"steps": steps, "limit_hit": limit, "ideal_rps": ideal})
-            run.results.append(result)
-    refactored = bench.get("refactored_rps") or 0.0
-    legacy = bench.get("legacy_rps") or 0.0
-    concurrency = bench.get("refactored_concurrency") or max(levels)
+        console.print(f"{name}: refactored / legacy x{figures.get('ratio_to_legacy')}")
+    console.print(f"written {run_dir / 'bench.json'} and {run_dir / 'bench.md'}")
+    return bench, run_dir
+
+
+def _bench_target(
+    handle: StackHandle,
+    run: RunResults,
+    run_dir: Path,
+    target: str,
+    workload: Workload,
+    bench: dict[str, Any],
+    processes: int,
+) -> dict[str, Any]:
+    """One workload's concurrency steps on one target: its figures and a ScenarioResult."""
+    levels, step_s, latency_ms = bench["levels"], bench["step_s"], bench["llm_latency_ms"]
+    workers, cpus, limit = bench["workers"], bench["cpus"], bench["llm_connection_limit"]
+    endpoints = handle.endpoints[target]
+    stages = bench_stages(levels, step_s, workload.user_class)
+    scenario = bench_scenario(latency_ms, workload)
+    out = run_dir / target / scenario.name
+    options = RunOptions(
+        time_scale=bench["time_scale"],
+        processes=processes,
+        kind="bench",
+        run_id=run_dir.name,
+        stages=stages,
+    )
+    sampler = CpuSampler(_stack_trees(handle.group, target))
+    console.print(f"  {workload.name} on {target} ...")
+    raw = _run_with_sampler(handle, endpoints, scenario, out, options, sampler, target)
+
+    def ideal(concurrency: int) -> float:
+        return ideal_rps(concurrency, latency_ms, limit, workload.concurrent_llm_calls)
+
+    steps = step_figures(
+        out,
+        stages,
+        raw.started_at,
+        _rebase(sampler, raw.started_at),
+        endpoint=workload.endpoint,
+        ideal=ideal,
+        cpus=cpus,
+    )
+    llm_stats = fake_call(endpoints.llm_control_url, "GET", "/stats") or {}
+    best = sustainable(steps)
+    figure = best or best_goodput(steps)  # legacy may never run error-free
+    after = [st for st in steps if best and st["concurrency"] > best["concurrency"]]
+    limit_name = limit_hit(
+        best,
+        next_step=after[0] if after else None,
+        workers=workers,
+        processes=processes or 1,
+        latency_ms=latency_ms,
+        connection_limit=limit // workload.concurrent_llm_calls,
+        cpus=cpus,
+    )
+    summary = {
+        "rps": figure["rps"] if figure else 0.0,
+        "concurrency": figure["concurrency"] if figure else None,
+        "ideal_rps": figure.get("ideal_rps") if figure else None,
+        "ratio_to_ideal": figure.get("ratio_to_ideal") if figure else None,
+        "p99_ms": figure["p99_ms"] if figure else None,
+        "cpu_ms_per_request": figure.get("cpu_ms_per_request") if figure else None,
+        "error_free": best is not None,
+        "error_rate": figure["error_rate"] if figure else None,
+        "limit_hit": limit_name,
+        "llm_max_in_flight": llm_stats.get("max_in_flight"),
+        "cpu_pids": sampler.pids(),
+        "steps": steps,
+    }
+    result = to_scenario_result(raw, bench["time_scale"], kind="bench")
+    result.expectations = [
+        Expectation.check(
+            "bench_load_generated", "requests were sent", raw.requests_total, ">", 0, role="sanity"
+        ),
+        Expectation.check(
+            "error_free_throughput",
+            "some concurrency step runs with fewer than 1 % errors",
+            1.0 if best else 0.0,
+            ">=",
+            1.0,
+        ),
+        Expectation.check(
+            "throughput_scales_with_concurrency",
+            "sustainable req/s over req/s at the lowest concurrency "
+            "(a blocked event loop stays at x1)",
+            throughput_scaling(steps),
+            ">=",
+            MIN_SCALING,
+        ),
+    ]
+    result.extra.update(
+        {
+            "steps": steps,
+            "limit_hit": limit_name,
+            "ideal_rps": summary["ideal_rps"],
+            "workload": workload.name,
+        }
+    )
+    run.results.append(result)
+    return summary
+
+
+def _versus(targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    refactored = (targets.get("refactored") or {}).get("rps") or 0.0
+    legacy = (targets.get("legacy") or {}).get("rps") or 0.0
+    return {"ratio_to_legacy": round(refactored / legacy, 2) if legacy else None}
+
+
+def _suggest_summary(
+    bench: dict[str, Any], levels: Sequence[int], latency_ms: int
+) -> dict[str, Any]:
+    """The top-level figures of earlier bench.json files, from the suggest workload."""
+    figures = bench["workloads"].get(SUGGEST.name)
+    if figures is None:
+        return {}
+    flat: dict[str, Any] = {"steps": {}}
+    for target, t in figures["targets"].items():
+        flat["steps"][target] = t["steps"]
+        flat[f"{target}_rps"] = t["rps"]
+        flat[f"{target}_concurrency"] = t["concurrency"]
+        flat[f"{target}_error_free"] = t["error_free"]
+        flat[f"{target}_error_rate"] = t["error_rate"]
+        flat[f"{target}_limit_hit"] = t["limit_hit"]
+        flat[f"{target}_llm_max_in_flight"] = t["llm_max_in_flight"]
+    refactored = figures["targets"].get("refactored", {})
+    concurrency = refactored.get("concurrency") or max(levels)
     ideal = ideal_rps(concurrency, latency_ms, bench.get("llm_connection_limit"))
     cpu_values = [
         s["load_generator_cpu_percent"]
-        for steps in bench["steps"].values()
+        for steps in flat["steps"].values()
         for s in steps
         if s["load_generator_cpu_percent"] is not None
     ]
-    bench.update(
+    flat.update(
         {
             "concurrency": concurrency,
             "ideal_rps": round(ideal, 2),
-            "ratio_to_ideal": round(refactored / ideal, 3) if ideal else None,
-            "ratio_to_legacy": round(refactored / legacy, 2) if legacy else None,
-            "definition": "rps = successful answers/s of the best concurrency step with < 1 % "
-            "errors (else the best step at all, *_error_free false); ideal = Little's law "
-            "min(concurrency, llm_connection_limit) / llm latency",
+            "ratio_to_ideal": round((refactored.get("rps") or 0.0) / ideal, 3) if ideal else None,
+            "ratio_to_legacy": figures.get("ratio_to_legacy"),
+            "definition": "rps = answers in full (200, no fallback) per second of the best "
+            "concurrency step with < 1 % errors (else the best step at all, *_error_free "
+            "false); ideal = Little's law min(concurrency, llm_connection_limit / LLM calls "
+            "at once) / llm latency; cpu_ms_per_request = CPU ms (user + system) of each "
+            "process tree over the step's window / the answers in full that started in it",
             "load_generator_cpu_percent_max": max(cpu_values) if cpu_values else None,
-            "limit_hit": bench.get("refactored_limit_hit"),
-            "cpus": cpus,
+            "limit_hit": refactored.get("limit_hit"),
         }
     )
-    (run_dir / "bench.json").write_text(json.dumps(bench, indent=2) + "\n")
-    write_run(run, run_dir)
-    print_summary(run)
-    console.print(
-        f"refactored {refactored:.1f} req/s at c={concurrency} "
-        f"({bench['ratio_to_ideal']} of ideal {ideal:.0f}), legacy {legacy:.1f} req/s "
-        f"(x{bench['ratio_to_legacy']}); limit: {bench['limit_hit']}"
-    )
-    return bench, run_dir
+    return flat
+
+
+def _stack_processes(group: ProcessGroup, target: str) -> dict[str, str]:
+    """Label -> process name of the stack's processes the bench measures for ``target``."""
+    named = {label_of(p.name, target): p.name for p in group.processes}
+    named.pop(None, None)
+    return {label: name for label, name in named.items() if label is not None}
+
+
+def _stack_trees(group: ProcessGroup, target: str) -> dict[str, int]:
+    trees = {}
+    for process in group.processes:
+        label = label_of(process.name, target)
+        if label is not None and label != LOAD_GENERATOR and process.alive():
+            trees[label] = process.pid
+    return trees
 
 
 def _rebase(sampler: CpuSampler, started_at: float) -> list[dict[str, float]]:
@@ -375,30 +419,36 @@ def _rebase(sampler: CpuSampler, started_at: float) -> list[dict[str, float]]:
 
 
 def _run_with_sampler(
-    handle: Any,
+    handle: StackHandle,
     endpoints: Any,
-    scenario: Scenario,
+    scenario: Any,
     out: Path,
     options: RunOptions,
     sampler: CpuSampler,
-    runner: Any,
+    target: str,
 ) -> RawRun:
-    """Run Locust with the CPU sampler watching the Locust process too."""
-    watcher = threading.Thread(target=_attach_locust, args=(handle.group, sampler), daemon=True)
+    """Run Locust with the CPU sampler watching the stack and the Locust process too."""
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_attach_locust, args=(handle.group, sampler, target, stop), daemon=True
+    )
     sampler.start()
     watcher.start()
     try:
-        return runner(handle.group, endpoints, scenario, out, options)
+        return run_locust_on_target(handle.group, endpoints, scenario, out, options)
     finally:
+        stop.set()
         sampler.finish()
 
 
-def _attach_locust(group: ProcessGroup, sampler: CpuSampler) -> None:
+def _attach_locust(
+    group: ProcessGroup, sampler: CpuSampler, target: str, stop: threading.Event
+) -> None:
     """Add the Locust process (started by the runner a moment later) to the sampled trees."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         for process in reversed(group.processes):
-            if process.name.startswith("locust-") and process.alive():
-                sampler.trees["load_generator"] = process.pid
+            if label_of(process.name, target) == LOAD_GENERATOR and process.alive():
+                sampler.watch(LOAD_GENERATOR, process.pid)
                 return
         time.sleep(0.05)

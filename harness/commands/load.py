@@ -117,9 +117,18 @@ def register(app: typer.Typer) -> None:
         step_s: float = typer.Option(8.0, min=4.0, help="seconds per concurrency step"),
         latency_ms: int = typer.Option(200, min=1, help="fixed LLM latency"),
         processes: int = typer.Option(0, min=-1, help="Locust --processes (0: one process)"),
+        workloads: str = typer.Option(
+            "suggest,conversation_end", help="comma-separated: suggest, conversation_end"
+        ),
     ) -> None:
-        """Sustainable throughput of both targets vs Little's law; writes bench.json."""
+        """Throughput and CPU per request of both targets vs Little's law (bench.json, .md)."""
         from harness.bench import run_bench
+        from harness.bench_workloads import UnknownWorkloadError, parse_workloads
+
+        try:
+            chosen = parse_workloads(workloads)
+        except UnknownWorkloadError as exc:
+            raise _fail(str(exc)) from None
 
         try:
             steps = [int(x) for x in levels.split(",") if x.strip()]
@@ -135,5 +144,6 @@ def register(app: typer.Typer) -> None:
                 step_s=step_s,
                 latency_ms=latency_ms,
                 processes=processes,
+                workloads=chosen,
             )
         )

@@ -132,23 +132,6 @@ def test_limit_hit_names_the_bottleneck() -> None:
     assert "no sustainable" in limit_hit(None, **kwargs)
 
 
-def test_the_process_of_a_url_is_found_by_its_exact_port() -> None:
-    from types import SimpleNamespace
-
-    from harness.bench import _pid_listening_on
-
-    group = SimpleNamespace(
-        processes=[
-            SimpleNamespace(argv=["gunicorn", "--bind", "127.0.0.1:40001"], pid=1),
-            SimpleNamespace(argv=["gunicorn", "--bind", "127.0.0.1:4000"], pid=2),
-            SimpleNamespace(argv=["python", "-m", "doubles.fakes.llm", "--port", "5000"], pid=3),
-        ]
-    )
-    assert _pid_listening_on(group, "http://127.0.0.1:4000") == 2  # type: ignore[arg-type]
-    assert _pid_listening_on(group, "http://127.0.0.1:5000/") == 3  # type: ignore[arg-type]
-    assert _pid_listening_on(group, "http://127.0.0.1:6000") is None  # type: ignore[arg-type]
-
-
 def test_best_goodput_is_the_fallback_when_no_step_is_error_free() -> None:
     from harness.bench import best_goodput
 
