@@ -201,7 +201,8 @@ def seed_friendships(database_url: str, clients: int) -> None:
 def boot(group: ProcessGroup, args: argparse.Namespace, database_url: str) -> Service:
     from testbed.fakes import start_fake
     from testbed.rate_limit_store import rate_limit_store
-    from testbed.services import configured_app_deadline_s, start_service
+    from testbed.services import start_service
+    from testbed.target import configured_app_deadline_s
     from testbed.stack import build_service_env
 
     fakes = {kind: start_fake(group, kind) for kind in ("llm", "memory", "webhook")}

@@ -28,7 +28,7 @@ from geventhttpclient.connectionpool import ConnectionPool
 from geventhttpclient.url import URL
 
 # Locust users: 127.210-249.B.C (one second octet per Locust process); the chaos load
-# generator uses 127.10-209.*.* and 127.253-254.*.* (chaos/loadgen.py)
+# generator uses 127.10-209.*.* and 127.253-254.*.* (chaos/load_plan.py)
 FIRST_OCTET, PROCESS_OCTETS = 210, 40
 # rate_limit_burst's burster: one client, whichever user and process sends
 BURST_ADDRESS = "127.250.0.1"

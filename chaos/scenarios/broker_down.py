@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from chaos.loadgen import LoadPlan, standard_clients
+from chaos.load_plan import LoadPlan, standard_clients
 from chaos.measure import _asyncpg_url
 from chaos.scenarios.checks import is_2xx, sanity_fault, sanity_load_during_fault, share_check
 from chaos.scenarios.context import FaultStep, ScenarioContext

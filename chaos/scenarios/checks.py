@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from chaos.loadgen import END, Sample
+from chaos.load_plan import END, Sample
 from chaos.scenarios.measurements import Measurements
 from testbed.results import Expectation, Op, Role, latency_summary
 

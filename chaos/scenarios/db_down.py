@@ -11,14 +11,8 @@ from __future__ import annotations
 import asyncio
 import random
 
-from chaos.loadgen import (
-    READY,
-    LoadGenerator,
-    LoadPlan,
-    Sample,
-    poller_address,
-    standard_clients,
-)
+from chaos.load_plan import READY, LoadPlan, Sample, poller_address, standard_clients
+from chaos.loadgen import LoadGenerator
 from chaos.scenarios.checks import (
     integrity_expectations,
     is_2xx,

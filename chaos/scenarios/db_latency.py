@@ -9,7 +9,7 @@ never a 504, and nothing is half-written.
 
 from __future__ import annotations
 
-from chaos.loadgen import LoadPlan, standard_clients
+from chaos.load_plan import LoadPlan, standard_clients
 from chaos.scenarios.checks import (
     count,
     integrity_expectations,

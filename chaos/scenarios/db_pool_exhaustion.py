@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from chaos.loadgen import LoadGenerator, LoadPlan, standard_clients
+from chaos.load_plan import LoadPlan, standard_clients
+from chaos.loadgen import LoadGenerator
 from chaos.measure import _asyncpg_url
 from chaos.scenarios.checks import count, is_2xx, pct_ms, sanity_fault, share_check
 from chaos.scenarios.context import FaultStep, ScenarioContext

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chaos.loadgen import END, Sample
+from chaos.load_plan import END, Sample
 from chaos.scenarios.checks import pct_ms, share
 from chaos.scenarios.measurements import Measurements
 from testbed.results import Expectation, Op

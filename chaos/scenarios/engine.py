@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from chaos import measure
-from chaos.loadgen import LoadGenerator, Sample, in_window
+from chaos.load_plan import Sample, in_window
+from chaos.loadgen import LoadGenerator
 from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.measurements import Measurements
 from testbed.results import (

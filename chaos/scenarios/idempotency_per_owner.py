@@ -31,7 +31,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from chaos.loadgen import LoadGenerator, LoadPlan, poller_address, standard_clients
+from chaos.load_plan import LoadPlan, poller_address, standard_clients
+from chaos.loadgen import LoadGenerator
 from chaos.measure import _asyncpg_url
 from chaos.messages import conversation_body
 from chaos.scenarios.checks import integrity_expectations, sanity_load

@@ -25,7 +25,8 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from chaos.loadgen import END, LoadGenerator, LoadPlan, standard_clients
+from chaos.load_plan import END, LoadPlan, standard_clients
+from chaos.loadgen import LoadGenerator
 from chaos.measure import failed_analysis_tasks
 from chaos.scenarios.checks import (
     is_2xx,

@@ -11,7 +11,7 @@ again, whatever the header says (a 429 storm in the making).
 
 from __future__ import annotations
 
-from chaos.loadgen import LoadPlan, standard_clients
+from chaos.load_plan import LoadPlan, standard_clients
 from chaos.scenarios.checks import (
     is_2xx,
     sanity_fault,

@@ -14,7 +14,7 @@ the result as a diagnostic; no expectation reads it.
 
 from __future__ import annotations
 
-from chaos.loadgen import END, LoadPlan, standard_clients
+from chaos.load_plan import END, LoadPlan, standard_clients
 from chaos.scenarios.checks import (
     count,
     is_2xx,

@@ -9,7 +9,7 @@ times the call out, falls back (degraded emotion/questions/topics) and answers f
 
 from __future__ import annotations
 
-from chaos.loadgen import LoadPlan, standard_clients
+from chaos.load_plan import LoadPlan, standard_clients
 from chaos.scenarios.checks import (
     count,
     is_2xx,

@@ -12,7 +12,7 @@ calls per conversation end).
 
 from __future__ import annotations
 
-from chaos.loadgen import END, LoadPlan, standard_clients
+from chaos.load_plan import END, LoadPlan, standard_clients
 from chaos.scenarios.checks import is_2xx, sanity_fault, sanity_load_during_fault, share_check
 from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import answers_show_fault, fake_calls_during

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.loadgen import END, Sample, in_window
+from chaos.load_plan import END, Sample, in_window
 from testbed.alerts import alert_summary
 from testbed.metrics import Samples, breaker_transitions, gauge_max
 

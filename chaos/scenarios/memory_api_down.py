@@ -9,7 +9,7 @@ the event loop is blocked meanwhile. Refactored times the call out and answers w
 
 from __future__ import annotations
 
-from chaos.loadgen import LoadPlan, standard_clients
+from chaos.load_plan import LoadPlan, standard_clients
 from chaos.scenarios.checks import (
     count,
     is_2xx,

@@ -9,7 +9,7 @@ Legacy has no limiter: the burster is served at everyone's expense.
 
 from __future__ import annotations
 
-from chaos.loadgen import ACTIVITIES, BurstSpec, LoadPlan, client_address, standard_clients
+from chaos.load_plan import ACTIVITIES, BurstSpec, LoadPlan, client_address, standard_clients
 from chaos.scenarios.checks import count, is_2xx, share_check
 from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.measurements import Measurements

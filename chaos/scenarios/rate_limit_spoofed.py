@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chaos.loadgen import (
+from chaos.load_plan import (
     ACTIVITIES,
     FRIENDSHIP,
     HEALTH,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from chaos.loadgen import LoadGenerator, LoadPlan
+from chaos.load_plan import LoadPlan
+from chaos.loadgen import LoadGenerator
 from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.engine import run_scenario
 from chaos.scenarios.measurements import Measurements

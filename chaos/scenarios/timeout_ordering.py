@@ -10,7 +10,7 @@ every answer during the hang is Caddy's 504.
 
 from __future__ import annotations
 
-from chaos.loadgen import LoadPlan, standard_clients
+from chaos.load_plan import LoadPlan, standard_clients
 from chaos.scenarios.checks import count, is_lb_504, pct_ms, sanity_fault, sanity_load_during_fault
 from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.effects import fake_held_calls

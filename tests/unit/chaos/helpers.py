@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from chaos.loadgen import END, HEALTH, Sample
+from chaos.load_plan import END, HEALTH, Sample
 from chaos.scenarios.context import ScenarioContext
 from chaos.scenarios.measurements import Measurements
 from testbed.target import TargetInfo, configured_app_deadline_s

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.loadgen import ACTIVITIES, END, HEALTH, READY, Sample
+from chaos.load_plan import ACTIVITIES, END, HEALTH, READY, Sample
 from chaos.measure import parse_metrics
 from chaos.scenarios import registry
 from chaos.scenarios.checks import is_lb_504

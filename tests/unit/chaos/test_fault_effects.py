@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chaos.loadgen import END
+from chaos.load_plan import END
 from chaos.measure import sample_fakes
 from chaos.scenarios import registry
 from chaos.scenarios.broker_down import _Consumer

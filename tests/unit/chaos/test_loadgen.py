@@ -14,20 +14,20 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from chaos.loadgen import (
+from chaos.load_plan import (
     ACTIVITIES,
     END,
     FRIENDSHIP,
     HEALTH,
     PROBER_ADDRESSES,
     BurstSpec,
-    LoadGenerator,
     LoadPlan,
     client_address,
     forged_address,
     poller_address,
     standard_clients,
 )
+from chaos.loadgen import LoadGenerator
 from chaos.messages import conversation_body
 
 pytestmark = pytest.mark.unit
