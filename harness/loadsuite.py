@@ -8,7 +8,6 @@ and report.md/html when ``harness.reporting`` is installed.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,6 +40,7 @@ from testbed.results import (
     write_results,
 )
 from testbed.services import TARGETS
+from testbed.settings import harness_settings
 from testbed.stack import StackConfig, start_stack
 
 # wide enough for the summary table when the output is not a terminal (make, CI logs)
@@ -275,4 +275,4 @@ def run_demo(*, time_scale: float, workers: int = 2) -> tuple[RunResults, Path]:
 
 
 def default_time_scale() -> float:
-    return float(os.environ.get("TIME_SCALE", "0.1"))
+    return harness_settings().time_scale  # $TIME_SCALE or the one default (testbed.settings)
