@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from loadtests.endpoints import target_from_stack_file as _target_from_file
 from loadtests.locust_run import ScenarioRun, run_folder
 from loadtests.model import DEFAULT_MIX
 from loadtests.scenarios import SCENARIOS
+from loadtests.session import Session
 from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape, ScenarioShape, stages_from_env
 from loadtests.users import USER_CLASSES
 from testbed.stack_info import StackError
@@ -40,14 +40,6 @@ logger = logging.getLogger("loadtests")
 logging.getLogger("httpx").setLevel(logging.WARNING)
 DEFAULT_STACK = Path(".stack/stack.json")
 JUDGE_TIMEOUT_S = 60.0
-
-
-class Session:
-    """The scenario runs of this Locust process (one at a time; the UI can start several)."""
-
-    current: ScenarioRun | None = None
-    last: ScenarioRun | None = None
-    judging: Any = None  # the greenlet judging the last run
 
 
 @events.init_command_line_parser.add_listener
@@ -79,18 +71,6 @@ def add_arguments(parser: Any, **_kwargs: Any) -> None:
         default=float(os.environ["TIME_SCALE"]) if os.environ.get("TIME_SCALE") else None,
         include_in_web_ui=False,
         help="scale of the scenario's durations (default: $TIME_SCALE, else the stack's)",
-    )
-
-
-def shapes_requested(argv: list[str], env: Mapping[str, str]) -> bool:
-    """Should Locust see the scenario shapes? Only when asked for (``--class-picker`` lists
-    them, ``--scenario`` runs one): Locust runs the first shape it finds and ignores
-    -u/-r/-t then, so an ordinary run must find none. (Locust discovers shapes when it
-    imports the locustfile, before it parses the command line: hence argv.)"""
-    return (
-        any(a == "--class-picker" or a.startswith("--scenario") for a in argv)
-        or env.get("LOCUST_CLASS_PICKER", "").lower() in ("1", "true")
-        or bool(env.get("LOADTEST_SCENARIO"))
     )
 
 
@@ -131,7 +111,7 @@ def on_init(environment: Environment, **_kwargs: Any) -> None:
         shape.runner = environment.runner
         environment.shape_class = shape
         return
-    ScenarioShape.time_scale = time_scale(options)
+    Session.time_scale = time_scale(options)
     select_shape(environment, options.scenario)
     if not options.user_classes and not options.class_picker:
         # an ordinary run gets the evening mix, not the burster and the bench's users
@@ -171,7 +151,7 @@ def on_test_start(environment: Environment, **_kwargs: Any) -> None:
         logger.error("%s: the scenario runs without its faults", exc)
         target = None
     scenario = shape.scenario
-    run = ScenarioRun(scenario, target, ScenarioShape.time_scale, run_folder(scenario.name))
+    run = ScenarioRun(scenario, target, Session.time_scale, run_folder(scenario.name))
     Session.current = Session.last = run
     run.start()
     logger.info(
@@ -221,11 +201,3 @@ def on_quitting(environment: Environment, **_kwargs: Any) -> None:
         on_test_stop(environment)
     if Session.judging is not None:
         Session.judging.join(timeout=JUDGE_TIMEOUT_S)
-
-
-def samples_dir() -> str | None:
-    """Where the request hook writes samples: the harness's folder, else the current run's."""
-    if os.environ.get("LOADTEST_OUT_DIR"):
-        return os.environ["LOADTEST_OUT_DIR"]
-    run = Session.current
-    return str(run.out_dir) if run is not None else None

@@ -27,7 +27,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from loadtests import locust_plugin  # noqa: F401  (--scenario, --stack, faults, verdict tab)
-from loadtests.locust_plugin import samples_dir, shapes_requested
+from loadtests.session import samples_dir, shapes_requested
 from loadtests.metrics import STARTED_FILE
 from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape  # noqa: F401
 from loadtests.users import (  # noqa: F401  (Locust discovers the user classes here)

@@ -17,6 +17,7 @@ from locust import LoadTestShape
 
 from loadtests.model import ScaledStage, Scenario, scaled_stages, stage_at
 from loadtests.scenarios import SCENARIOS
+from loadtests.session import Session
 from loadtests.users import USER_CLASSES
 
 
@@ -60,14 +61,13 @@ class StagedShape(LoadTestShape):
 
 
 class ScenarioShape(StagedShape):
-    """A scenario's stages at the run's time scale (set by loadtests.locust_plugin)."""
+    """A scenario's stages at the process's time scale (Session.time_scale)."""
 
     abstract = True
     scenario: ClassVar[Scenario]
-    time_scale: ClassVar[float] = 1.0
 
     def plan(self) -> list[ScaledStage]:
-        return scaled_stages(self.scenario, ScenarioShape.time_scale)
+        return scaled_stages(self.scenario, Session.time_scale)
 
 
 def _shape_for(scenario: Scenario) -> type[ScenarioShape]:
