@@ -17,6 +17,7 @@ from typing import Any
 
 import gevent
 
+from loadtests.distributed import wait_for_worker_samples
 from loadtests.endpoints import TargetEndpoints
 from loadtests.faults import FaultDriver, drive_schedule, fault_schedule
 from loadtests.model import Scenario, scaled_stages
@@ -75,6 +76,7 @@ class ScenarioRun:
         driver.wait_background(timeout=NIGHTLY_GRACE_S)
         target = self.target or TargetEndpoints(name="unknown", lb_url="", service_url="")
         try:
+            wait_for_worker_samples()  # a distributed run: every worker's, or an error
             raw = collect_run(
                 target,
                 self.scenario,

@@ -26,9 +26,9 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from loadtests import locust_plugin  # noqa: F401  (--scenario, --stack, faults, verdict tab)
-from loadtests.session import samples_dir, shapes_requested
+from loadtests import distributed, locust_plugin  # noqa: F401  (locust_plugin: --scenario, ...)
 from loadtests.metrics import STARTED_FILE
+from loadtests.session import samples_dir, shapes_requested
 from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape  # noqa: F401
 from loadtests.users import (  # noqa: F401  (Locust discovers the user classes here)
     ActivitySuggester,
@@ -46,6 +46,9 @@ if shapes_requested(sys.argv, os.environ):
     globals().update(SCENARIO_SHAPES)
 
 # ---- per-request samples ----------------------------------------------------------------
+
+# a distributed run's workers send their samples to the master (docs/loadtests.md)
+distributed.register(samples_dir)
 
 _sink: IO[str] | None = None
 _sink_key: tuple[int, str] | None = None
@@ -90,8 +93,9 @@ def _record(
     start_time: float | None = None,
     **_kwargs: Any,
 ) -> None:
-    sink = _samples_file()
-    if sink is None:
+    relayed = distributed.relaying()  # a worker: its master writes the rows
+    sink = None if relayed else _samples_file()
+    if sink is None and not relayed:
         return
     status = getattr(response, "status_code", None) or None  # FastHttpUser: 0 = no response
     lb_504 = False
@@ -109,7 +113,10 @@ def _record(
     }
     if status == 200 and name == CONVERSATION_END:
         row["dg"] = _degraded(getattr(response, "content", None) or b"")
-    sink.write(json.dumps(row, separators=(",", ":")) + "\n")
+    if sink is None:
+        distributed.forward(row)
+    else:
+        sink.write(json.dumps(row, separators=(",", ":")) + "\n")
 
 
 @events.test_start.add_listener

@@ -19,6 +19,14 @@ from testbed.results import bucket_series, latency_summary
 
 SAMPLES_GLOB = "samples-*.jsonl"
 STARTED_FILE = "started.json"
+# written by a distributed run's master: did every worker's samples arrive (loadtests.distributed)
+WORKERS_FILE = "workers.json"
+
+
+class IncompleteSamplesError(RuntimeError):
+    """A distributed run's master did not receive every worker's samples: judging the
+    rest would pass or fail the run on part of its traffic."""
+
 
 # Locust endpoint names (the `name=` of each request) and their short metric keys.
 ENDPOINTS = {
@@ -46,7 +54,9 @@ class Sample:
 
 
 def read_samples(out_dir: Path, started_at: float | None = None) -> list[Sample]:
-    """All samples of a run (one JSONL file per Locust process), times relative to the start."""
+    """All samples of a run (one JSONL file per Locust process, or per worker as the master
+    received them), times relative to the start."""
+    check_workers_complete(out_dir)
     if started_at is None:
         started_at = read_started_at(out_dir)
     rows: list[Sample] = []
@@ -68,6 +78,15 @@ def read_samples(out_dir: Path, started_at: float | None = None) -> list[Sample]
             )
     rows.sort(key=lambda s: s.t_s)
     return rows
+
+
+def check_workers_complete(out_dir: Path) -> None:
+    """Refuse a folder whose master says some worker's samples never arrived."""
+    path = out_dir / WORKERS_FILE
+    if path.exists():
+        summary = json.loads(path.read_text())
+        if not summary.get("complete", False):
+            raise IncompleteSamplesError(f"{summary.get('error')} (see {path})")
 
 
 def read_started_at(out_dir: Path) -> float | None:
