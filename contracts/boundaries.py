@@ -1,4 +1,4 @@
-"""Every boundary of DESIGN §5 as an explicit case (used as @example and by the teeth test)."""
+"""Every boundary of docs/scoring.md as an explicit case (@example and the teeth test)."""
 
 from __future__ import annotations
 

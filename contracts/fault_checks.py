@@ -4,14 +4,14 @@ Inputs: the requests, the refactored fault-free replay (``clean``) and the two
 versions replayed with the same faults. A *taint* marks the point from which a
 friendship's state may legitimately differ between two replays: an answer whose
 status or ``degraded`` differs, or a nightly that re-scored one of its degraded
-conversations (refactored only; not in DESIGN §5). Before its taint a friendship
-must be identical; a tainted friendship is still checked against the DESIGN §5
+conversations (refactored only; not in docs/scoring.md). Before its taint a friendship
+must be identical; a tainted friendship is still checked against the docs/scoring.md
 model (:mod:`contracts.spec_model`) until it is re-scored.
 
 Checks, each returning :class:`Problem` lines:
 
 - ``statuses``: faults never change a status (every fallback exists);
-- ``honest``: every conversation answer of every replay equals DESIGN §5 with the
+- ``honest``: every conversation answer of every replay equals docs/scoring.md with the
   fallbacks its ``degraded`` names, and the stored friendship (score, level,
   last interaction, decay date, topic metrics) equals the model before each
   nightly and at the end;

@@ -42,7 +42,7 @@ def answers_text(name_a: str, a: dict[str, Any], name_b: str, b: dict[str, Any])
 
 def conversation_ends(requests: list[Request]) -> Iterator[tuple[int, Key, bool]]:
     """(index, friendship, first occurrence of its conversation_id for that owner) of every
-    conversation-end (DESIGN §4: the key is the owner's)."""
+    conversation-end (docs/conventions.md §4: the key is the owner's)."""
     seen: set[tuple[str, str, str]] = set()
     for i, req in enumerate(requests):
         if req.path == END_PATH and req.body is not None:

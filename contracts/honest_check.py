@@ -20,7 +20,8 @@ from contracts.traffic import END_PATH, NIGHTLY_PATH, Key, Request
 def check_honest(
     f: Findings, requests: list[Request], name: str, replay: Replay, numbers: list[int]
 ) -> None:
-    """Every answer and stored friendship equals DESIGN §5 with its declared fallbacks."""
+    """Every answer and stored friendship equals the scoring rules (docs/scoring.md) with
+    its declared fallbacks."""
     model, unmodelled = SpecModel(), set[Key]()
 
     def compare_state(state: State, where: str, index: int | None) -> None:
@@ -35,7 +36,7 @@ def check_honest(
                 f.add(
                     index,
                     key,
-                    f"{name}: stored friendship {key} {where} differs from DESIGN §5: "
+                    f"{name}: stored friendship {key} {where} differs from the scoring rules: "
                     + "; ".join(body_diff(got, want)),
                 )
 
@@ -53,7 +54,7 @@ def check_honest(
                     i,
                     None,
                     f"{name}: nightly #{numbers[i]} decayed {body.get('decayed')}, "
-                    f"DESIGN §5 decays {len(decayed)}: {sorted(decayed)}",
+                    f"the scoring rules decay {len(decayed)}: {sorted(decayed)}",
                 )
             if body.get("rescored"):  # refactored re-scored degraded conversations: not modelled
                 unmodelled |= rescored_keys(requests, replay, i)
@@ -76,8 +77,8 @@ def check_honest(
             f.add(
                 i,
                 key,
-                f"{name}: #{numbers[i]} {req_line(req)}\n  answer differs from DESIGN §5 with "
-                f"fallbacks {degraded}:"
-                + answers_text(name, answer, "DESIGN §5", {"status": 200, "body": want}),
+                f"{name}: #{numbers[i]} {req_line(req)}\n  answer differs from the scoring rules "
+                f"with fallbacks {degraded}:"
+                + answers_text(name, answer, "scoring rules", {"status": 200, "body": want}),
             )
     compare_state(replay.state, "final", None)

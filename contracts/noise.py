@@ -22,12 +22,13 @@ DB_NOISE: dict[str, frozenset[str]] = {
 }
 # response fields that are not part of the contract
 RESPONSE_NOISE: frozenset[str] = frozenset()
-# Deliberate differences: DESIGN changed the behaviour on purpose and legacy keeps its bug.
+# Deliberate differences: the refactor changed the behaviour on purpose and legacy keeps its bug.
 # Generated replay traffic never triggers one (test_replay asserts it), and a dedicated
 # test proves each differs exactly as named here and nowhere else.
 KNOWN_DIFFERENCES: dict[str, str] = {
     "idempotency_per_owner": (
-        "DESIGN §4: refactored keys idempotency on (user_id, agent_id, conversation_id); "
+        "docs/conventions.md §4: refactored keys idempotency on "
+        "(user_id, agent_id, conversation_id); "
         "legacy on conversation_id alone (kept bug, issue 11): another owner's conversation "
         "with an id already used gets the first owner's stored answer and is never scored "
         "(contracts/owner_reuse.py)"

@@ -1,6 +1,6 @@
 """The known difference ``idempotency_per_owner`` (contracts/noise.py), made exact.
 
-DESIGN §4 keys idempotency on (user_id, agent_id, conversation_id); legacy keys it on
+docs/conventions.md §4 keys idempotency on (user_id, agent_id, conversation_id); legacy keys it on
 conversation_id alone (a kept bug). :func:`replay.generate` never reuses an id across
 owners, so the replay's equality is untouched by it (the test asserts so with
 :func:`owner_reuses`). :func:`reuse_across_owners` appends such traffic to a generated
@@ -11,7 +11,7 @@ there and nowhere else:
 - a conversation id re-sent by another owner (another user, or the same user with
   another agent), then replayed by that owner with a changed body: legacy answers both
   with the first owner's stored answer and writes nothing; refactored answers both with
-  the new owner's own result, scored as DESIGN §5 gives (:class:`SpecModel`, per owner);
+  the new owner's own result, scored as docs/scoring.md gives (:class:`SpecModel`, per owner);
 - a read of each such owner: legacy's friendship is unchanged, refactored's carries the
   new owner's score;
 - the DB: legacy's final state is its state before the appended part; refactored's
@@ -87,7 +87,7 @@ def reuse_across_owners(requests: list[Request], count: int = 4) -> list[Request
 
 
 def _model_answers(requests: list[Request]) -> dict[int, dict[str, Any]]:
-    """DESIGN §5 per owner, fault-free: the answer each conversation-end must get."""
+    """docs/scoring.md per owner, fault-free: the answer each conversation-end must get."""
     model, out = SpecModel(), {}
     for i, req in enumerate(requests):
         if req.path == END_PATH and req.body is not None:

@@ -18,7 +18,7 @@ from contracts.traffic import ADMIN_TOKEN, Request
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "friendships": ("user_id", "agent_id"),
     "topic_metrics": ("user_id", "agent_id", "topic"),
-    # DESIGN §4 (migration 0002): a conversation id is its owner's
+    # docs/conventions.md §4-§5 (migration 0002): a conversation id is its owner's
     "processed_conversations": ("conversation_id", "user_id", "agent_id"),
 }
 State = dict[str, list[dict[str, Any]]]

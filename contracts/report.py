@@ -24,7 +24,7 @@ class ContractRun:
     sequences_replayed: int = 0
     requests_replayed: int = 0
     minimisation_replays: int = 0
-    # per check: what it really compared (e.g. degraded answers checked against DESIGN §5)
+    # per check: what it really compared (e.g. degraded answers checked against docs/scoring.md)
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     mismatches: list[dict[str, object]] = field(default_factory=list)
     provenance: dict[str, object] = field(default_factory=dict)  # testbed.provenance facts

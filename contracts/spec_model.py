@@ -1,15 +1,15 @@
-"""DESIGN §5 as a tiny executable model, fed the fake LLM's deterministic analysis.
+"""docs/scoring.md as a tiny executable model, fed the fake LLM's deterministic analysis.
 
 Used under faults to check that an answer is *honest*: a conversation whose
-``degraded`` names fallbacks must be scored exactly as DESIGN §5 gives with the
+``degraded`` names fallbacks must be scored exactly as docs/scoring.md gives with the
 fallback values (emotion ``neutral``, questions ``0``, topics ``[]``; memory
 changes nothing), from the state the earlier answers left. Written from the spec,
 not from either version, so it also checks the fault-free run.
 
-It models what DESIGN §4-§5 state: scoring, idempotency per owner (by ``user_id``,
-``agent_id``, ``conversation_id``), the nightly decay. Refactored's nightly re-score of
-degraded conversations is not in DESIGN §5: the caller stops modelling a friendship once
-it was re-scored.
+It models what docs/conventions.md §4 and docs/scoring.md state: scoring, idempotency per
+owner (by ``user_id``, ``agent_id``, ``conversation_id``), the nightly decay. Refactored's
+nightly re-score of degraded conversations is not in docs/scoring.md: the caller stops
+modelling a friendship once it was re-scored.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class Friend:
 
 
 def true_analysis(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the fake LLM answers for these messages (DESIGN §6), as the services see it."""
+    """What the fake LLM answers for these messages (docs/conventions.md §6), as the services
+    see it."""
     return {
         "emotion": answer_emotion(messages)["emotion"],
         "questions": answer_questions(messages)["user_questions"],
@@ -69,7 +70,7 @@ def true_analysis(messages: list[dict[str, Any]]) -> dict[str, Any]:
 class SpecModel:
     def __init__(self) -> None:
         self.friends: dict[tuple[str, str], Friend] = {}
-        # (user_id, agent_id, conversation_id) -> its answer: DESIGN §4's key
+        # (user_id, agent_id, conversation_id) -> its answer: the key of docs/conventions.md §4
         self.stored: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def end(self, body: dict[str, Any], degraded: list[str]) -> dict[str, Any]:

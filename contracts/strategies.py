@@ -1,7 +1,7 @@
 """Hypothesis strategies: conversations, prior friendship states, analyses, decay inputs.
 
 Scores, gaps and counts are drawn from mixtures that favour the boundaries of
-DESIGN §5 (level edges, clamps, the 36 h streak and 72 h decay windows, the caps),
+docs/scoring.md (level edges, clamps, the 36 h streak and 72 h decay windows, the caps),
 so a shifted constant is found in a few hundred examples, not by luck.
 """
 

@@ -69,7 +69,7 @@ class DynamicEvidence(_Strict):
     """Expectations of one scenario in the newest run of ``run`` kind.
 
     ``expectations`` are the target-independent names the scenario evaluates on
-    both targets (conventions §13), or ``"all"`` for every resilience expectation.
+    both targets (docs/conventions.md §13), or ``"all"`` for every resilience expectation.
     They are checked against the results at gate time (the scenarios own them).
     """
 

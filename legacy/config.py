@@ -49,7 +49,7 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    """Read the settings at call time (conventions §2)."""
+    """Read the settings at call time (docs/conventions.md §2)."""
     return Settings(
         database_url=_required("DATABASE_URL"),
         llm_base_url=_required("LLM_BASE_URL").rstrip("/"),

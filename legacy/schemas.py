@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 
 def _assume_utc(value: datetime) -> datetime:
-    """A naive datetime is UTC (conventions §4)."""
+    """A naive datetime is UTC (docs/conventions.md §4)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 

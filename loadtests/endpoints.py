@@ -58,7 +58,7 @@ def _control(fake: Any) -> str | None:
 
 
 def endpoints_from_stack(target: Any, name: str, log_dir: Path | None) -> TargetEndpoints:
-    """Adapt a ``testbed.stack`` target (object or stack.json dict, conventions §14)."""
+    """Adapt a ``testbed.stack`` target (object or stack.json dict, docs/conventions.md §14)."""
     fakes = _get(target, "fakes", {}) or {}
     return TargetEndpoints(
         name=name,

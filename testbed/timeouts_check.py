@@ -5,7 +5,7 @@ Compose cannot compute ``60 s x TIME_SCALE``, so its load balancer and gunicorn 
 are given pre-scaled (``LB_TIMEOUT``, ``GUNICORN_TIMEOUT``); changing ``TIME_SCALE`` alone
 would leave the LB shorter than the app's deadline and bring the 3am 504s back. This
 one-shot container checks the ladder of ``testbed.timeouts`` (LB >= app deadline + 1 s,
-app deadline >= LLM call + 1 s; DESIGN §7) before the services start, and says which
+app deadline >= LLM call + 1 s; docs/conventions.md §11) before the services start, and says which
 variables to set.
 """
 

@@ -35,7 +35,7 @@ class ScenarioContext:
     notes: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # what the fault steps observed
 
-    # production durations (handbook), scaled like the services scale them
+    # production durations (docs/conventions.md §11), scaled like the services scale them
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
 

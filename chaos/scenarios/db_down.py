@@ -1,4 +1,4 @@
-"""db_down: PostgreSQL unreachable, then back (handbook: DB connection failure, P0).
+"""db_down: PostgreSQL unreachable, then back (a P0: docs/conventions.md §9).
 
 Fault: the ``postgres`` Toxiproxy proxy is disabled (listener closed, open connections
 cut) for one LB timeout. A readiness prober polls ``/health/ready`` beside the load.

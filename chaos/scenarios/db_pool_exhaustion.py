@@ -1,4 +1,4 @@
-"""db_pool_exhaustion: the nightly job runs during traffic on a slow database (handbook A2).
+"""db_pool_exhaustion: the nightly job runs during traffic on a slow database (docs/chaos.md).
 
 Setup: 40 inactive friendships (decay due) and 40 active ones (summary due) are seeded for
 a separate agent. Fault: a small Toxiproxy ``latency`` toxic on ``postgres`` (a twentieth

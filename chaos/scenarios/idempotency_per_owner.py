@@ -1,4 +1,4 @@
-"""idempotency_per_owner: two users send one conversation id (issue 11, DESIGN §4).
+"""idempotency_per_owner: two users send one conversation id (issue 11, docs/conventions.md §4).
 
 Not an infrastructure fault: hostile-looking but ordinary traffic, during background load.
 At the window's start four owners of the scenario's agent end conversations whose ids

@@ -1,4 +1,4 @@
-"""llm_429_storm: the LLM rate-limits every call (handbook B1: retry amplification).
+"""llm_429_storm: the LLM rate-limits every call (retry amplification).
 
 Fault: the fake LLM answers 429 with ``Retry-After`` to every call for ~10 s. Legacy
 retries each call 10 times in a tight loop (fixed sleep, Retry-After ignored) inside the
@@ -45,7 +45,7 @@ from chaos.scenarios.timeline import Timeline
 from testbed.results import Expectation
 
 TASKS_PER_END = 3  # emotion, questions, topics
-RETRY_ATTEMPTS = 3  # handbook: 3 attempts
+RETRY_ATTEMPTS = 3  # the retry policy's 3 attempts (docs/conventions.md §11)
 
 
 class Llm429Storm(Scenario):

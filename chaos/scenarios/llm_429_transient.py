@@ -1,4 +1,4 @@
-"""llm_429_transient: the LLM rate-limits now and then (handbook B1: honour Retry-After).
+"""llm_429_transient: the LLM rate-limits now and then (the retry must honour Retry-After).
 
 Fault: every 3rd analysis call to the fake LLM answers 429 with ``Retry-After: 1`` for
 ~1.2 LB timeouts. Failures are interleaved with successes, so a breaker (5 failures in a

@@ -1,4 +1,4 @@
-"""llm_down: the LLM is down, then comes back (handbook 3.2.1: circuit breaker).
+"""llm_down: the LLM is down, then comes back (the circuit breaker's case).
 
 Fault: the fake LLM answers 500 to every call for 2.5 breaker recovery timeouts, then
 answers normally; the load continues for one more recovery timeout. (An error the fake

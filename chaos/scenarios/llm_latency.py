@@ -1,4 +1,4 @@
-"""llm_latency: the LLM answers, but slower than the app's LLM timeout (handbook B2/A1).
+"""llm_latency: the LLM answers, but slower than the app's LLM timeout (docs/chaos.md).
 
 Fault: a Toxiproxy ``latency`` toxic on the ``llm`` proxy, twice the LLM call timeout
 (15 s x scale), for 1.3 load-balancer timeouts. Legacy calls the LLM synchronously with no

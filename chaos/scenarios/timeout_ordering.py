@@ -1,4 +1,5 @@
-"""timeout_ordering: the app must answer before the load balancer gives up (handbook B3).
+"""timeout_ordering: the app must answer before the load balancer gives up (the ladder of
+docs/conventions.md §11).
 
 Fault: the fake LLM hangs every call (never answers) for 1.3 LB timeouts. The configured
 ladder (``testbed.timeouts``) is LB (max(60 s x scale, app deadline + 1 s)) > app deadline

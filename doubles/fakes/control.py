@@ -1,4 +1,4 @@
-"""The control API and the call path every fake shares (conventions §8).
+"""The control API and the call path every fake shares (docs/conventions.md §8).
 
 ``FakeRuntime`` holds the active faults and the counters; ``install_control``
 adds ``/_control/*`` and ``/health`` to a fake's app; ``FakeRuntime.serve``

@@ -2,7 +2,7 @@
 
 Written by hand because what it models (every-nth / seeded-fraction answers,
 hang until the faults are cleared) is this project's control contract
-(conventions §8), not something a mocking library offers for a real process.
+(docs/conventions.md §8), not something a mocking library offers for a real process.
 """
 
 from __future__ import annotations

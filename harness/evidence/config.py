@@ -156,8 +156,9 @@ def _scale(context: GateContext, values: dict[str, float | None]) -> float:
 
 
 def timeout_ordering(evidence: Any, context: GateContext) -> Outcome:
-    """LB > app > dependencies at the configured scale (the handbook's 60 > 55 > 15 s), each
-    rung at least ``testbed.timeouts.MIN_GAP_S`` (1 s) above the next at any scale. The LB
+    """LB > app > dependencies at the configured scale (production: 60 > 55 > 15 s,
+    docs/conventions.md §11), each rung at least ``testbed.timeouts.MIN_GAP_S`` (1 s) above
+    the next at any scale. The LB
     is the one the stack deploys: ``max(lb_timeout_s x scale, gunicorn_timeout_s x scale +
     1 s)`` (``testbed.timeouts.ladder``)."""
     values = settings_values(context)

@@ -1,8 +1,9 @@
-"""The curated battery: hostile inputs DESIGN §4 names, each on a body that is otherwise valid.
+"""The curated battery: hostile inputs docs/conventions.md §4 names, each on a body that is
+otherwise valid.
 
 Every request changes one thing of a valid request (a valid conversation ends at ``now``),
-so the answer says how the target treats that one input. DESIGN §4: every input a client
-can send gets 2xx or a clear 4xx, never 5xx. The admin route is only ever called without
+so the answer says how the target treats that one input. docs/conventions.md §4: every input
+a client can send gets 2xx or a clear 4xx, never 5xx. The admin route is only ever called without
 a token or with a wrong one: the fuzz never runs the nightly job.
 """
 
@@ -28,7 +29,7 @@ END = "/v1/conversations/end"
 SUGGEST = "/v1/activities/suggest"
 ADMIN = "/v1/admin/nightly"
 JSON = {"content-type": "application/json"}
-MAX_BODY = 1024 * 1024  # DESIGN §4: 413 above 1 MiB
+MAX_BODY = 1024 * 1024  # docs/conventions.md §4: 413 above 1 MiB
 LIMIT_LITERALS = (
     "NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1e308", "100000000000000000000000000000",
     "9" * 5000, "-9223372036854775809", "-1", "0", "11", "3.5", '"3"', "true", "null",

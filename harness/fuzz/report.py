@@ -1,6 +1,6 @@
 """One target's fuzz result, its verdict, and the run's ``fuzz.json`` + ``fuzz.md``.
 
-Verdict per target (DESIGN §4: every client input gets 2xx or a clear 4xx, never 5xx):
+Verdict per target (docs/conventions.md §4: every client input gets 2xx or a clear 4xx, never 5xx):
 **pass** iff no answer was a 5xx, no request went unanswered (a dropped connection or a
 timeout is a failure a status code would hide) and no P0 alert card was posted while the
 fuzz ran. 429s are counted apart and do not fail a target: they measure the pacing.

@@ -1,6 +1,6 @@
 """Send fuzz requests from several loopback source addresses, never with the admin token.
 
-Refactored rate-limits each client per route (about 100 requests a minute, DESIGN §8,
+Refactored rate-limits each client per route (about 100 requests a minute, docs/conventions.md §2,
 keyed on the address the load balancer forwards). One client per source address
 127.0.<k>.<n>, taken in turn, spreads the fuzz so it measures input handling, not 429s;
 429s are still counted apart. Where extra loopback addresses cannot be bound (not Linux),

@@ -1,4 +1,4 @@
-"""The HTTP API (conventions §4). ``async def`` handlers that do blocking I/O: the 3am bug."""
+"""The HTTP API (docs/conventions.md §4). ``async def`` handlers doing blocking I/O: the 3am bug."""
 
 from __future__ import annotations
 

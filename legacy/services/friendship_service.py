@@ -1,4 +1,4 @@
-"""Friendship scoring rules (DESIGN §5), legacy's own copy, as plain functions over dicts.
+"""Friendship scoring rules (docs/scoring.md), legacy's own copy, as plain functions over dicts.
 
 These functions do no I/O so the contract tests can call them without a database;
 the request and nightly code paths call them with what they read from PostgreSQL.

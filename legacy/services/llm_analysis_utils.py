@@ -1,7 +1,7 @@
 """LLM and Memory API calls (sync, in sequence) and the normalisation of their answers.
 
 Every failure (429 after the retry loop, 5xx, malformed answer, connection error)
-turns into the handbook's fallback value; the caller names it in ``degraded``.
+turns into its fallback value (docs/scoring.md); the caller names it in ``degraded``.
 """
 
 from __future__ import annotations

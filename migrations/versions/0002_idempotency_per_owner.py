@@ -2,8 +2,8 @@
 
 A conversation id was a global key: a second user sending an id another user had used got
 the first user's stored answer and was never scored (issue 11). The primary key becomes
-the owner's key (DESIGN §4). Its name stays ``processed_conversations_pkey`` (refactored
-translates a violation of it into ``DuplicateConversation``) and ``conversation_id``
+the owner's key (docs/conventions.md §4). Its name stays ``processed_conversations_pkey``
+(refactored translates a violation of it into ``DuplicateConversation``) and ``conversation_id``
 leads it, so legacy's lookups by ``conversation_id`` alone still use the index.
 
 Upgrade keeps every row (the old key was unique, so the wider one is too). Downgrade

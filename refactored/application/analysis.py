@@ -38,7 +38,7 @@ async def analyse_conversation(
 ) -> AnalysisResult:
     """Ask the LLM (the fields in ``only``) and store memories, all at once.
 
-    With ``fallbacks`` a failed part takes the handbook's value and is named
+    With ``fallbacks`` a failed part takes its fallback value (docs/scoring.md) and is named
     in ``degraded``; without, the first failure propagates (the legacy way).
     """
     calls: dict[str, Callable[[], Awaitable[Any]]] = {

@@ -1,4 +1,4 @@
-"""The `friendship.score_updated` event body (conventions §9)."""
+"""The `friendship.score_updated` event body (docs/conventions.md §9)."""
 
 from __future__ import annotations
 

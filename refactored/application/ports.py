@@ -54,7 +54,7 @@ class MemoryStore(Protocol):
 
 @dataclass(frozen=True)
 class ConversationKey:
-    """The idempotency key: a conversation id belongs to its owner (DESIGN §4).
+    """The idempotency key: a conversation id belongs to its owner (docs/conventions.md §4).
 
     Another user's (or agent's) conversation with the same id is a different conversation.
     """

@@ -51,7 +51,7 @@ VALID_POLICIES = ", ".join(p.value for p in Policy)
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    # conventions §2
+    # docs/conventions.md §2
     database_url: str
     llm_base_url: str
     llm_api_key: str = "fake-key"

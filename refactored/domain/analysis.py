@@ -1,4 +1,4 @@
-"""Normalisation of LLM answers and the fallback values (conventions §4).
+"""Normalisation of LLM answers and the fallback values (docs/conventions.md §4).
 
 Each ``normalise_*`` returns the clean value or raises :class:`InvalidAnswer`,
 which the caller counts as a failed call (so the fallback applies).
@@ -49,7 +49,7 @@ def normalise_topics(value: object) -> tuple[str, ...]:
 def fallback_analysis(
     emotion: str | None, questions: int | None, topics: tuple[str, ...] | None
 ) -> Analysis:
-    """Fill every missing part with the handbook's fallback value."""
+    """Fill every missing part with its fallback value (docs/scoring.md)."""
     return Analysis(
         emotion=FALLBACK_EMOTION if emotion is None else emotion,
         user_questions=FALLBACK_QUESTIONS if questions is None else questions,

@@ -1,4 +1,4 @@
-"""The scoring rules of DESIGN §5: integers only, exact, no I/O.
+"""The scoring rules of docs/scoring.md: integers only, exact, no I/O.
 
 These three functions are the entry points the contract tests compare with
 legacy: :func:`score_conversation`, :func:`decay_friendship` and
@@ -95,7 +95,7 @@ def updated_topic_metrics(
 def score_conversation(
     prior: FriendshipState, analysis: Analysis, user_message_count: int, ended_at: datetime
 ) -> ScoreOutcome:
-    """Score one conversation against the stored status (DESIGN §5)."""
+    """Score one conversation against the stored status (docs/scoring.md)."""
     delta = score_delta(prior, analysis, user_message_count, ended_at)
     score = clamp(prior.score + delta, MIN_SCORE, MAX_SCORE)
     last = prior.last_interaction_at

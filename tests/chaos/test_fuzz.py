@@ -1,7 +1,7 @@
 """``make fuzz`` end to end: the real stack, a small fuzz, both targets.
 
 Legacy (the museum piece) answers client input with 5xx and P0 cards; refactored answers
-every hostile input with 2xx or a clear 4xx and posts no P0 card (DESIGN §4).
+every hostile input with 2xx or a clear 4xx and posts no P0 card (docs/conventions.md §4).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fake OpenAI-compatible LLM: ``POST /chat/completions`` with deterministic answers.
 
-Answers per conventions §6 (see :mod:`doubles.fakes.llm.answers`); faults and
+Answers per docs/conventions.md §6 (see :mod:`doubles.fakes.llm.answers`); faults and
 counters via the shared control API (:mod:`doubles.fakes.control`).
 """
 

@@ -1,4 +1,4 @@
-"""The fake LLM's answer to each task (conventions §6), a pure function of the request."""
+"""The fake LLM's answer to each task (docs/conventions.md §6), a pure function of the request."""
 
 from __future__ import annotations
 

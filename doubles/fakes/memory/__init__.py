@@ -1,4 +1,4 @@
-"""Fake Memory API: ``POST /v1/memories/`` (conventions §7).
+"""Fake Memory API: ``POST /v1/memories/`` (docs/conventions.md §7).
 
 One memory per distinct topic (of the fake LLM's keyword table) found in the
 user messages, text ``"User talks about <topic>"``; ``event`` is ``ADD`` the

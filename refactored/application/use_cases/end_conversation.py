@@ -1,6 +1,6 @@
 """End a conversation: analyse it, score it, store everything in one transaction.
 
-Business rules (DESIGN §5, conventions §4):
+Business rules (docs/scoring.md, docs/conventions.md §4):
 - idempotent per owner, by (``user_id``, ``agent_id``, ``conversation_id``): a replay
   returns the stored response unchanged; another owner's conversation with the same id
   is its own (scored, stored, answered with its own result);

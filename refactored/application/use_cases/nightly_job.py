@@ -1,6 +1,6 @@
 """The nightly job: decay inactive friendships, re-score degraded conversations, refresh summaries.
 
-Rules (DESIGN §5, conventions §4):
+Rules (docs/scoring.md, docs/conventions.md §4):
 - decay: friendships inactive for 72 h and not yet decayed on ``now``'s date lose
   ``max(1, score // 100)`` points (while above 0); idempotent per day; no events;
 - re-score: a conversation scored with an LLM fallback is analysed again; when the

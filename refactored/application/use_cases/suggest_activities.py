@@ -1,6 +1,6 @@
 """Suggest activities for a friendship.
 
-Rules (conventions §4): a missing friendship is a stranger with score 0 and no
+Rules (docs/conventions.md §4): a missing friendship is a stranger with score 0 and no
 topics; the LLM gets the friendship's top topics; a failed call or zero valid
 items answers the first ``limit`` fallback activities with ``source: fallback``.
 """

@@ -1,8 +1,8 @@
 """A circuit breaker per dependency, on purgatory's state machine.
 
 Purgatory counts failures, opens after ``threshold`` and half-opens after
-``ttl``. On top of it this adapter adds what the handbook asks and purgatory
-does not do: half-open admits a *single* probe (others fail fast while it is
+``ttl``. On top of it this adapter adds what purgatory does not do and the
+gate's breaker checks need: half-open admits a *single* probe (others fail fast while it is
 in flight), and every transition is reported to ``on_transition`` (logs,
 metrics, the P0 alert).
 """
@@ -21,7 +21,7 @@ from refactored.core.resilience.errors import BreakerOpen, DeadlineExhausted, Re
 T = TypeVar("T")
 Transition = Callable[[str, str, str], None]  # (dependency, from_state, to_state)
 
-# purgatory's state names -> the names of conventions §4/§10
+# purgatory's state names -> the names of docs/conventions.md §4/§10
 STATE_NAMES = {"closed": "closed", "opened": "open", "half-opened": "half_open"}
 
 

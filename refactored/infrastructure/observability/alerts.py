@@ -1,4 +1,4 @@
-"""Alerts P0/P1/P2 as Google Chat cards (conventions §9, handbook §5.2).
+"""Alerts P0/P1/P2 as Google Chat cards (docs/conventions.md §9).
 
 P0 and P1 are posted at once (in a background task: an alert never delays a
 request), each title at most once per window (a DB outage is one page, not one

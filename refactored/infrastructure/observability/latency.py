@@ -1,4 +1,5 @@
-"""Latency alerts of the handbook: P1 when p99 > 5 s, P2 when p95 > 2 s (per window, scaled)."""
+"""Latency alerts (docs/conventions.md §9): P1 when p99 > 5 s, P2 when p95 > 2 s (per window,
+scaled)."""
 
 from __future__ import annotations
 

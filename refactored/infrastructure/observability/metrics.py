@@ -1,4 +1,4 @@
-"""Prometheus metrics with exactly the names of conventions §10.
+"""Prometheus metrics with exactly the names of docs/conventions.md §10.
 
 Defined once at import (prometheus_client's registry is process-global). In
 multiprocess mode (PROMETHEUS_MULTIPROC_DIR set, gunicorn with several

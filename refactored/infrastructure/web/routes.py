@@ -1,4 +1,4 @@
-"""The HTTP API of conventions §4. Every route carries an explicit rate limit."""
+"""The HTTP API of docs/conventions.md §4. Every route carries an explicit rate limit."""
 
 from __future__ import annotations
 

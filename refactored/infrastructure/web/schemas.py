@@ -32,7 +32,7 @@ def clean_text(value: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    """A naive datetime is UTC (conventions §4); its instant must lie in the sane window."""
+    """A naive datetime is UTC (docs/conventions.md §4); its instant must lie in the sane window."""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     try:
         instant = aware.astimezone(UTC)

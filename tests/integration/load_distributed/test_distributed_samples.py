@@ -244,3 +244,39 @@ def test_a_worker_whose_samples_never_arrive_makes_the_run_unjudgeable(
         read_samples(out)
     assert "no final report" in str(caught.value)
     assert "--master-host" in str(caught.value)  # says what to check
+
+
+def test_processes_on_one_machine_go_through_the_master_too(tmp_path: Path, target: str) -> None:
+    """``--processes`` (make load's --processes): the forked workers inherit
+    LOADTEST_OUT_DIR, yet write no file of their own; the master writes one per worker."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with ProcessGroup(tmp_path / "logs") as group:
+        locust = group.start(
+            "locust-processes",
+            _locust(
+                "--processes",
+                "2",
+                "--headless",
+                "-u",
+                "6",
+                "-r",
+                "6",
+                "-t",
+                f"{RUN_S // 2}s",
+                "--host",
+                target,
+                "--exit-code-on-error",
+                "0",
+            ),
+            env={"PYTHONPATH": str(REPO), "LOADTEST_OUT_DIR": str(out)},
+            cwd=tmp_path,
+        )
+        assert locust.popen is not None
+        locust.popen.wait(timeout=RUN_S + 120)
+    summary = json.loads((out / WORKERS_FILE).read_text())
+    assert summary["complete"] and len(summary["workers"]) == 2, summary
+    files = sorted(p.name for p in out.glob("samples-*.jsonl"))
+    assert len(files) == 2 and all(f.startswith("samples-worker-") for f in files), files
+    witnessed = _witnessed(tmp_path)  # the forked workers' witnesses share the cwd
+    assert len(read_samples(out)) == len(witnessed) > 0

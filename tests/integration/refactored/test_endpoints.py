@@ -1,4 +1,4 @@
-"""Every endpoint on a real PostgreSQL, fault-free: the answers of conventions §4."""
+"""Every endpoint on a real PostgreSQL, fault-free: the answers of docs/conventions.md §4."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ REQUESTS = [
 
 
 def replay(degraded: dict[int, list[str]]) -> Replay:
-    """What a service that follows DESIGN §5 answers and stores, with these fallbacks."""
+    """What a service that follows docs/scoring.md answers and stores, with these fallbacks."""
     model, answers, processed = SpecModel(), [], []
     for i, r in enumerate(REQUESTS):
         body = model.end(r.body or {}, degraded.get(i, []))
@@ -105,7 +105,8 @@ def test_a_fallback_scored_with_the_real_emotion_is_dishonest() -> None:
     refactored = copy.deepcopy(clean)  # scored as if the LLM answered ...
     refactored.answers[0]["body"]["degraded"] = ["emotion"]  # ... but claims a fallback
     text = texts(check_under_faults(REQUESTS, clean, legacy, refactored))
-    assert "refactored: #0" in text and "answer differs from DESIGN §5 with fallbacks" in text
+    assert "refactored: #0" in text
+    assert "answer differs from the scoring rules with fallbacks" in text
     assert "emotion: 'positive' != 'neutral'" in text
 
 

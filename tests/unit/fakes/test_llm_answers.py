@@ -1,4 +1,4 @@
-"""The fake LLM's deterministic answers (conventions §6), in English and Vietnamese."""
+"""The fake LLM's deterministic answers (docs/conventions.md §6), in English and Vietnamese."""
 
 from __future__ import annotations
 

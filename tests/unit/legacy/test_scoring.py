@@ -1,4 +1,4 @@
-"""Every rule and boundary of DESIGN §5 on legacy's own scoring functions."""
+"""Every rule and boundary of docs/scoring.md on legacy's own scoring functions."""
 
 from __future__ import annotations
 

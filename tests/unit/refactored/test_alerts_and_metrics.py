@@ -1,4 +1,4 @@
-"""Alert cards (conventions §9) and the metric names the harness scrapes (§10)."""
+"""Alert cards (docs/conventions.md §9) and the metric names the harness scrapes (§10)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ _TYPES = {"histogram", "counter", "gauge"}
 
 
 def _conventions_metrics() -> dict[str, tuple[str, frozenset[str]]]:
-    """conventions.md §10 as {exposed name: (type, labels)}, read from its table."""
+    """docs/conventions.md §10 as {exposed name: (type, labels)}, read from its table."""
     text = CONVENTIONS.read_text()
     section = text[text.index("## 10.") : text.index("## 11.")]
     found: dict[str, tuple[str, frozenset[str]]] = {}

@@ -1,4 +1,4 @@
-"""Normalisation of LLM answers and fallback values (conventions §4)."""
+"""Normalisation of LLM answers and fallback values (docs/conventions.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every scoring rule and boundary of DESIGN §5, on the pure domain functions."""
+"""Every scoring rule and boundary of docs/scoring.md, on the pure domain functions."""
 
 from __future__ import annotations
 

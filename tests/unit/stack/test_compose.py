@@ -1,4 +1,5 @@
-"""docker-compose.yml stays consistent with the native stack (testbed.stack, conventions §2-§3)."""
+"""docker-compose.yml stays consistent with the native stack (testbed.stack,
+docs/conventions.md §2-§3)."""
 
 from __future__ import annotations
 

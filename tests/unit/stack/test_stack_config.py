@@ -18,7 +18,7 @@ from testbed.target import FakeInfo, TargetInfo
 
 pytestmark = pytest.mark.unit
 
-# conventions §2: what both services read from the stack
+# docs/conventions.md §2: what both services read from the stack
 SERVICE_ENV = {
     "DATABASE_URL",
     "LLM_BASE_URL",

@@ -1,4 +1,5 @@
-"""The handbook's timeout ladder: one source, at least a second between rungs at any scale."""
+"""The production timeout ladder (docs/conventions.md §11): one source, at least a second
+between rungs at any scale."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ pytestmark = pytest.mark.unit
 def test_the_lb_outlasts_the_app_deadline_by_a_second_at_any_scale(scale: float) -> None:
     rungs = ladder(scale)
     assert rungs.lb_s - rungs.app_s >= MIN_GAP_S - 1e-9
-    assert rungs.lb_s >= 60.0 * scale, "never shorter than the handbook's scaled LB"
+    assert rungs.lb_s >= 60.0 * scale, "never shorter than the production LB, scaled"
     assert rungs.gunicorn_s >= rungs.app_s, "gunicorn never kills a worker before the deadline"
 
 
 def test_time_scale_0_1_gives_the_lb_6_5_s_not_6_s() -> None:
     """The issue's margin: 6.0 s LB vs 5.5 s deadline left 500 ms to cross Caddy."""
     assert stack_config.timeouts(0.1) == (6.5, 5.5, 6)
-    assert stack_config.timeouts(1.0) == (60.0, 55.0, 55), "production keeps the handbook's numbers"
+    assert stack_config.timeouts(1.0) == (60.0, 55.0, 55), "production: docs/conventions.md §11"
 
 
 def test_every_copy_reads_the_one_module() -> None:
