@@ -58,7 +58,7 @@ def test_caddy_duration_never_rounds_to_zero() -> None:
 
 
 @pytest.mark.parametrize("scale", [0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 1.0])
-def test_timeouts_keep_the_handbook_ordering(scale: float) -> None:
+def test_timeouts_keep_the_production_ordering(scale: float) -> None:
     lb, app, gunicorn = timeouts(scale)
     assert lb == pytest.approx(max(60 * scale, 55 * scale + 1))
     assert app == pytest.approx(55 * scale)
