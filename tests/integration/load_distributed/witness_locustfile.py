@@ -15,8 +15,6 @@ from typing import Any
 
 from locust import events
 
-_path = Path.cwd() / f"witness-{os.getpid()}.jsonl"
-
 
 @events.request.add_listener
 def _witness(
@@ -28,5 +26,6 @@ def _witness(
 ) -> None:
     status = getattr(response, "status_code", None) or None
     row = {"t": start_time, "n": name, "s": status, "ms": round(response_time, 2)}
-    with _path.open("a") as sink:  # unbuffered by design: a worker killed later keeps its lines
+    path = Path.cwd() / f"witness-{os.getpid()}.jsonl"  # per process, forked ones too
+    with path.open("a") as sink:  # unbuffered by design: a worker killed later keeps its lines
         sink.write(json.dumps(row) + "\n")
