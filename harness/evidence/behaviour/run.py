@@ -1,5 +1,5 @@
 """Running the probe: which checks the judged items name, the servers up, each check in
-PROBE_ORDER, the servers down; once per gate run (``context.cache``)."""
+the order of CHECKS, the servers down; once per gate run (``context.cache``)."""
 
 from __future__ import annotations
 
@@ -31,23 +31,26 @@ from harness.evidence.behaviour.dependency_checks import (
 )
 from harness.evidence.behaviour.rate_checks import peer_keyed, rate_limited
 from harness.evidence.behaviour.servers import make_certificates, start_apps, start_fakes
-from harness.evidence.behaviour.session import PROBE_ORDER, Session
+from harness.evidence.behaviour.session import Session
 from testbed.postgres import EmbeddedPostgres, temporary_database
 from testbed.processes import ProcessGroup
 
+# Every probe check by name, in the order they run: the rate limits' budgets before the
+# breakers' state, the breakers last. A new check is one line here (and its function).
 CHECKS: dict[str, Callable[[Session, dict[str, Any]], Awaitable[Outcome]]] = {
+    "tls_refused": tls_refused,
     "spans_around_calls": spans_around_calls,
     "no_blocking": no_blocking,
-    "breaker_opens": breaker_opens,
-    "hang_ends_at_timeout": hang_ends_at_timeout,
-    "pool_fits": pool_fits,
-    "rate_limited": rate_limited,
-    "peer_keyed": peer_keyed,
-    "tls_refused": tls_refused,
     "hostile_input_4xx": hostile_input_4xx,
     "idempotent_per_owner": idempotent_per_owner,
+    "rate_limited": rate_limited,
+    "peer_keyed": peer_keyed,
+    "hang_ends_at_timeout": hang_ends_at_timeout,
+    "breaker_opens": breaker_opens,
+    "pool_fits": pool_fits,
 }
-assert set(CHECKS) == set(PROBE_ORDER)
+# the source address each check speaks from: its own rate-limit budget
+SOURCES = {name: f"127.0.0.{10 + i}" for i, name in enumerate(CHECKS)}
 
 
 def needed_checks(context: GateContext) -> set[str]:
@@ -95,7 +98,7 @@ def _run(context: GateContext, checks: set[str]) -> dict[str, Outcome]:
     with contextlib.ExitStack() as stack:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gate-probe-")))
         group = stack.enter_context(ProcessGroup(logs / "logs"))
-        session = Session(context)
+        session = Session(context, sources=SOURCES)
         session.ca_file = make_certificates(logs)
         pending = start_fakes(group, session, logs, tls="tls_refused" in checks)
         admin = context.env.get("DATABASE_URL") or EmbeddedPostgres(group).start()
@@ -116,7 +119,7 @@ def _run(context: GateContext, checks: set[str]) -> dict[str, Outcome]:
 
 async def _drive(session: Session, checks: set[str]) -> dict[str, Outcome]:
     results: dict[str, Outcome] = {}
-    for name in PROBE_ORDER:
+    for name in CHECKS:
         if name not in checks:
             continue
         started = time.monotonic()

@@ -17,22 +17,6 @@ import httpx
 
 from harness.evidence.base import EvidenceError, GateContext
 
-# the order the checks run in (the rate limits' budgets first, the breakers' state last)
-PROBE_ORDER = (
-    "tls_refused",
-    "spans_around_calls",
-    "no_blocking",
-    "hostile_input_4xx",
-    "idempotent_per_owner",
-    "rate_limited",
-    "peer_keyed",
-    "hang_ends_at_timeout",
-    "breaker_opens",
-    "pool_fits",
-)
-# the source address each check speaks from: its own rate-limit budget
-SOURCE = {name: f"127.0.0.{10 + i}" for i, name in enumerate(PROBE_ORDER)}
-
 
 @dataclass
 class App:
@@ -67,9 +51,11 @@ class Session:
     apps: dict[str, App] = field(default_factory=dict)  # main, untrusted, trusted
     app_errors: dict[str, str] = field(default_factory=dict)
     ca_file: Path = Path()
+    # check -> the loopback address it speaks from: its own rate-limit budget
+    sources: dict[str, str] = field(default_factory=dict)
 
     def client(self, check: str, timeout: float = 10.0) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(local_address=SOURCE[check])
+        transport = httpx.AsyncHTTPTransport(local_address=self.sources[check])
         return httpx.AsyncClient(transport=transport, timeout=timeout)
 
     def control(self, fake: str) -> httpx.AsyncClient:
