@@ -10,7 +10,7 @@
 - The verdict (the scenario's thresholds, as in ``results.json``) is shown in the web UI's
   *Verdict* tab (loadtests.locust_webui) and is the headless exit code.
 
-See docs/load.md "Running a scenario from Locust".
+See docs/loadtests.md "Running a scenario from Locust".
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def add_arguments(parser: Any, **_kwargs: Any) -> None:
         "--scenario",
         choices=list(SCENARIOS),
         default=os.environ.get("LOADTEST_SCENARIO") or None,
-        help="run this scenario's shape, faults and thresholds (docs/load.md); empty: an "
+        help="run this scenario's shape, faults and thresholds (docs/loadtests.md); empty: an "
         "ordinary run with the users/ramp up/run time given here",
     )
     parser.add_argument(

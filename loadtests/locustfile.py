@@ -1,6 +1,6 @@
 """The one locustfile: the users of loadtests.users, one shape per scenario, the samples.
 
-By hand, against ``make up``'s stack (docs/load.md "Running a scenario from Locust"):
+By hand, against ``make up``'s stack (docs/loadtests.md "Running a scenario from Locust"):
 ``locust -f loadtests/locustfile.py --host <LB url> --class-picker`` (pick ``three_am``
 in the UI) or ``... --headless --scenario three_am``: the scenario's faults are applied
 from inside Locust (loadtests.locust_plugin) and its verdict is shown in the *Verdict*
