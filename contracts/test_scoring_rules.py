@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given
 
-from contracts.adapters import DecayCase, ScoringCase
+from contracts.adapters import DecayCase, ScoringCase, refactored_decay, refactored_score
 from contracts.boundaries import DECAY_BOUNDARIES, SCORING_BOUNDARIES
 from contracts.profiles import rules_settings
 from contracts.report import RUN
@@ -48,8 +48,6 @@ test_decay_contract = _with_examples(_decay_contract, DECAY_BOUNDARIES)
 
 def test_boundaries_reach_the_edges() -> None:
     """The explicit boundary cases really land on the edges they claim (else they prove nothing)."""
-    from contracts.adapters import refactored_decay, refactored_score
-
     scores = {refactored_score(c)["score"] for c in SCORING_BOUNDARIES}
     assert {99, 100, 299, 300, 599, 600, 849, 850, 0, 1000} <= scores
     deltas = {refactored_score(c)["score_delta"] for c in SCORING_BOUNDARIES}

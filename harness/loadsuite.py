@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.compare import compare_runs
 from harness.loadrun import (
     RawRun,
     RunOptions,
@@ -261,11 +262,6 @@ def run_demo(*, time_scale: float, workers: int = 2) -> tuple[RunResults, Path]:
     for line in demo_summary(run):
         console.print("  " + line)
     compare_dir = run_dir / "compare"
-    try:
-        from harness.compare import compare_runs
-    except ImportError:
-        console.print("[yellow]harness.compare not installed: no compare report[/]")
-        return run, run_dir
     try:
         _, page = compare_runs(run, None, compare_dir)  # legacy vs refactored of this run
         console.print(f"  compare report: {page}")
