@@ -43,6 +43,13 @@ WITNESS = Path(__file__).with_name("witness_locustfile.py")
 LOCUSTFILES = f"{REPO / 'loadtests' / 'locustfile.py'},{WITNESS}"
 CONVERSATION_END = "POST /v1/conversations/end"
 RUN_S = 8
+USER_CLASSES = (
+    "ConversationEnder",
+    "FriendshipReader",
+    "ActivitySuggester",
+    "HealthProber",
+    "BenchSuggester",
+)
 
 
 class _Target(BaseHTTPRequestHandler):
@@ -115,15 +122,17 @@ def _run_master_and_workers(
                 "--expect-workers",
                 "2",
                 "-u",
-                "10",
+                "12",
                 "-r",
-                "10",
+                "12",
                 "-t",
                 f"{RUN_S}s",
                 "--host",
                 host,
                 "--exit-code-on-error",
                 "0",
+                # the evening mix, plus closed-loop users: several batches per worker
+                *USER_CLASSES,
             ),
             env={**common, "LOADTEST_OUT_DIR": str(out)},
             cwd=master_dir,
@@ -163,7 +172,7 @@ def _witnessed(folder: Path) -> list[dict[str, object]]:
 
 
 def _key(row: dict[str, object]) -> tuple[object, ...]:
-    return (row["t"], row["n"], row["s"], row["ms"])
+    return (row["t"], row["n"], row["s"], row["ms"], row["g"])
 
 
 def _as_one_process(rows: list[dict[str, object]], started_at: float) -> list[Sample]:
@@ -176,6 +185,7 @@ def _as_one_process(rows: list[dict[str, object]], started_at: float) -> list[Sa
             status=r["s"],  # type: ignore[arg-type]
             latency_ms=float(r["ms"]),  # type: ignore[arg-type]
             lb_504=r["s"] == 504,
+            group=str(r["g"]),
             degraded=False if (r["s"] == 200 and r["n"] == CONVERSATION_END) else None,
         )
         for r in rows
@@ -222,6 +232,7 @@ def test_the_master_counts_every_request_of_both_workers(tmp_path: Path, target:
         json.dumps(
             {
                 "sent_per_worker": sent,
+                "batches_per_worker": {w: t["batches"] for w, t in summary["workers"].items()},
                 "master_merged": len(merged),
                 "one_process": len(alone),
                 "percentiles_master_vs_one_process_ms": percentiles,

@@ -21,11 +21,13 @@ def _witness(
     name: str,
     response_time: float,
     response: Any = None,
+    context: dict[str, Any] | None = None,
     start_time: float | None = None,
     **_kwargs: Any,
 ) -> None:
     status = getattr(response, "status_code", None) or None
-    row = {"t": start_time, "n": name, "s": status, "ms": round(response_time, 2)}
+    group = (context or {}).get("group", "normal")
+    row = {"t": start_time, "n": name, "s": status, "ms": round(response_time, 2), "g": group}
     path = Path.cwd() / f"witness-{os.getpid()}.jsonl"  # per process, forked ones too
     with path.open("a") as sink:  # unbuffered by design: a worker killed later keeps its lines
         sink.write(json.dumps(row) + "\n")
