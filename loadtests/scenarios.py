@@ -12,7 +12,6 @@ really happened (must hold on every target).
 from __future__ import annotations
 
 from loadtests.model import (
-    APP_DEADLINE_S,
     DEFAULT_MIX,
     LB_TIMEOUT_S,
     LLM_TIMEOUT_S,
@@ -21,102 +20,18 @@ from loadtests.model import (
     Stage,
     Threshold,
 )
-
-MS = 1000.0
-
-# ---- thresholds shared by several scenarios -------------------------------------------
-
-
-def _traffic_happened(minimum: int) -> Threshold:
-    return Threshold(
-        "load_generated",
-        "requests_total",
-        ">=",
-        minimum,
-        f"the load generator sent at least {minimum} requests (x duration factor)",
-        role="sanity",
-        per_duration=True,
-    )
-
-
-VALID_REQUESTS = Threshold(
-    "requests_valid",
-    "conversation_end_rejected_rate",
-    "<",
-    0.05,
-    "fewer than 5 % of conversation ends rejected with a 4xx other than 429: the load is valid",
-    role="sanity",
-)
-
-
-def _faults_applied(count: int) -> Threshold:
-    return Threshold(
-        "faults_applied",
-        "faults_applied",
-        ">=",
-        count,
-        f"all {count} faults of the schedule were applied",
-        role="sanity",
-    )
-
-
-NO_LB_504 = Threshold(
-    "no_lb_504",
-    "lb_504_count",
-    "==",
-    0,
-    "no 504 from the load balancer: the app answers before the LB gives up",
-)
-CONVERSATION_P99_UNDER_DEADLINE = Threshold(
-    "conversation_end_p99_under_deadline",
-    "conversation_end_p99_ms",
-    "<",
-    APP_DEADLINE_S * MS,
-    "p99 of POST /v1/conversations/end below the app deadline (55 s x scale)",
-    unit="ms",
-    scaled=True,
-)
-NO_WORKER_RESTART = Threshold(
-    "no_worker_restart",
-    "worker_timeouts",
-    "==",
-    0,
-    "no gunicorn WORKER TIMEOUT (a worker whose event loop was blocked gets killed)",
-)
-HEALTH_FAST = Threshold(
-    "health_p95_fast",
-    "health_p95_ms",
-    "<",
-    0.05 * LB_TIMEOUT_S * MS,
-    "p95 of GET /health through the LB below 5 % of the LB timeout: the event loop is free",
-    unit="ms",
-    scaled=True,
-)
-FRIENDSHIP_READ_FAST = Threshold(
-    "friendship_read_p95_fast",
-    "friendship_read_p95_ms",
-    "<",
-    0.1 * LB_TIMEOUT_S * MS,
-    "p95 of GET /v1/friendships/{user_id}/{agent_id} below 10 % of the LB timeout: a read "
-    "touches only the database, whatever the LLM does (a blocked worker makes it wait too)",
-    unit="ms",
-    scaled=True,
-)
-FEW_ERRORS = Threshold(
-    "conversation_end_error_rate",
-    "conversation_end_error_rate",
-    "<",
-    0.05,
-    "fewer than 5 % of conversation ends fail (5xx or no answer): fallbacks, not errors",
-)
-
-NIGHTLY_COMPLETED = Threshold(
-    "nightly_job_completed",
-    "nightly_jobs_failed",
-    "==",
-    0,
-    "the nightly job answered 2xx: it survives the incident instead of exhausting the pool "
-    "(503), being killed with its worker, or outliving the run",
+from loadtests.thresholds import (
+    CONVERSATION_P99_UNDER_DEADLINE,
+    FEW_ERRORS,
+    FRIENDSHIP_READ_FAST,
+    HEALTH_FAST,
+    MS,
+    NIGHTLY_COMPLETED,
+    NO_LB_504,
+    NO_WORKER_RESTART,
+    VALID_REQUESTS,
+    faults_applied,
+    traffic_happened,
 )
 
 # ---- three_am: the incident -----------------------------------------------------------
@@ -143,9 +58,9 @@ THREE_AM = Scenario(
         ),
     ),
     thresholds=(
-        _traffic_happened(100),
+        traffic_happened(100),
         VALID_REQUESTS,
-        _faults_applied(2),
+        faults_applied(2),
         NO_LB_504,
         CONVERSATION_P99_UNDER_DEADLINE,
         FEW_ERRORS,
@@ -184,9 +99,9 @@ LLM_SLOW = Scenario(
         ),
     ),
     thresholds=(
-        _traffic_happened(60),
+        traffic_happened(60),
         VALID_REQUESTS,
-        _faults_applied(1),
+        faults_applied(1),
         NO_LB_504,
         CONVERSATION_P99_UNDER_DEADLINE,
         FEW_ERRORS,
@@ -226,9 +141,9 @@ LLM_429_STORM = Scenario(
         ),
     ),
     thresholds=(
-        _traffic_happened(60),
+        traffic_happened(60),
         VALID_REQUESTS,
-        _faults_applied(1),
+        faults_applied(1),
         Threshold(
             "llm_429_seen",
             "llm_429_responses",
@@ -279,9 +194,9 @@ LLM_FLAKY = Scenario(
         ),
     ),
     thresholds=(
-        _traffic_happened(60),
+        traffic_happened(60),
         VALID_REQUESTS,
-        _faults_applied(1),
+        faults_applied(1),
         Threshold(
             "llm_errors_seen",
             "llm_503_responses",
@@ -327,9 +242,9 @@ DB_POOL_EXHAUSTION = Scenario(
         Fault("nightly job", "nightly", 150),
     ),
     thresholds=(
-        _traffic_happened(80),
+        traffic_happened(80),
         VALID_REQUESTS,
-        _faults_applied(2),
+        faults_applied(2),
         NO_LB_504,
         CONVERSATION_P99_UNDER_DEADLINE,
         FEW_ERRORS,
@@ -352,7 +267,7 @@ RATE_LIMIT_BURST = Scenario(
         Stage("after", 100, users=10),
     ),
     thresholds=(
-        _traffic_happened(60),
+        traffic_happened(60),
         VALID_REQUESTS,
         Threshold(
             "burst_sent",
