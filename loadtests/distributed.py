@@ -14,7 +14,7 @@ more than latency quantiles. They tell the LB's 504s from the app's, count per s
 client group and time window (the recovery's second half, the per-second series, the
 fault windows) and the degraded share of conversation ends; one sketch per combination
 would cost about what the rows cost at this load, and rows are exact (percentile error
-0). A row is ~80 bytes of msgpack: 5,000 requests/s is ~400 kB/s to the master.
+0). A row is ~80-90 bytes of msgpack: 5,000 requests/s is ~450 kB/s to the master.
 
 The end of a test: when a headless run ends, Locust fires the master's ``test_stop``
 *before* its workers stop (``MasterRunner.quit`` -> ``stop(send_stop_to_client=False)``),
