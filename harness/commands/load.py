@@ -9,6 +9,7 @@ import typer
 
 from harness.ablation import DEFAULT_SCENARIOS as DEFAULT_ABLATION_SCENARIOS
 from harness.loadsuite import console, default_time_scale
+from loadtests.scenarios import SCENARIOS
 
 T = TypeVar("T")
 
@@ -31,8 +32,8 @@ def register(app: typer.Typer) -> None:
     def load(
         scenario: str = typer.Option(
             "three_am",
-            help="three_am, llm_429_storm, llm_slow, db_pool_exhaustion, "
-            "rate_limit_burst, a comma-separated list, or all",
+            help=f"{', '.join(SCENARIOS)}, a comma-separated list, or all (the same "
+            "scenarios locust -f loadtests/locustfile.py --scenario runs: docs/loadtests.md)",
         ),
         target: str = typer.Option("both", help="legacy, refactored or both"),
         time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
