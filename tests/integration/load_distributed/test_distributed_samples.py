@@ -98,17 +98,32 @@ def _locust(*args: str) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", LOCUSTFILES, "--loglevel", "INFO", *args]
 
 
+# the evening mix, plus closed-loop users (several batches per worker), for -t seconds
+ORDINARY_RUN = ("-u", "12", "-r", "12", "-t", f"{RUN_S}s", *USER_CLASSES)
+
+
 def _run_master_and_workers(
-    tmp_path: Path, host: str, *, kill_worker_after_s: float | None = None
+    tmp_path: Path,
+    host: str,
+    *,
+    kill_worker_after_s: float | None = None,
+    run: tuple[str, ...] = ORDINARY_RUN,
+    samples_env: bool = True,
 ) -> tuple[Path, list[Path], ManagedProcess]:
-    """Master + 2 workers, each in its own folder; returns the master's samples folder,
-    the workers' folders and the master's process (exited)."""
+    """Master + 2 workers, each in its own folder; returns the master's samples folder
+    (``LOADTEST_OUT_DIR``, or with ``samples_env=False`` its working directory), the
+    workers' folders and the master's process (exited)."""
     port = free_port()
     master_dir, out = tmp_path / "master", tmp_path / "master" / "out"
     worker_dirs = [tmp_path / "worker-1", tmp_path / "worker-2"]
     for folder in (out, *worker_dirs):
         folder.mkdir(parents=True)
-    common = {"PYTHONPATH": str(REPO), "LOADTEST_FLUSH_TIMEOUT_S": "10"}
+    common = {
+        "PYTHONPATH": str(REPO),
+        "LOADTEST_FLUSH_TIMEOUT_S": "10",
+        "REPORTS_DIR": str(master_dir / "reports"),  # a scenario run's folder
+        "TIME_SCALE": "0.01",
+    }
     with ProcessGroup(tmp_path / "logs") as group:
         master = group.start(
             "locust-master",
@@ -121,20 +136,13 @@ def _run_master_and_workers(
                 "--headless",
                 "--expect-workers",
                 "2",
-                "-u",
-                "12",
-                "-r",
-                "12",
-                "-t",
-                f"{RUN_S}s",
                 "--host",
                 host,
                 "--exit-code-on-error",
                 "0",
-                # the evening mix, plus closed-loop users: several batches per worker
-                *USER_CLASSES,
+                *run,
             ),
-            env={**common, "LOADTEST_OUT_DIR": str(out)},
+            env={**common, "LOADTEST_OUT_DIR": str(out) if samples_env else ""},
             cwd=master_dir,
         )
         master.wait_port(port)
@@ -160,7 +168,7 @@ def _run_master_and_workers(
                 worker.popen.wait(timeout=30)
         logs = "\n".join(p.log_tail(15) for p in (master, *workers))
         assert master.popen.returncode is not None, logs
-    return out, worker_dirs, master
+    return (out if samples_env else master_dir), worker_dirs, master
 
 
 def _witnessed(folder: Path) -> list[dict[str, object]]:
@@ -291,3 +299,23 @@ def test_processes_on_one_machine_go_through_the_master_too(tmp_path: Path, targ
     assert len(files) == 2 and all(f.startswith("samples-worker-") for f in files), files
     witnessed = _witnessed(tmp_path)  # the forked workers' witnesses share the cwd
     assert len(read_samples(out)) == len(witnessed) > 0
+
+
+def test_a_scenario_s_results_json_on_the_master_counts_both_workers(
+    tmp_path: Path, target: str
+) -> None:
+    """``--scenario`` on the master (no stack: no faults): the verdict Locust's plugin
+    writes is judged on the master over every worker's requests."""
+    master_dir, worker_dirs, master = _run_master_and_workers(
+        tmp_path, target, run=("--scenario", "three_am", "--time-scale", "0.01"), samples_env=False
+    )
+    (run_dir,) = (master_dir / "reports").glob("*-locust-three_am")
+    assert master.popen is not None and master.popen.returncode != 2, "judged"
+    result = json.loads((run_dir / "results.json").read_text())["results"][0]
+    summary = json.loads((run_dir / WORKERS_FILE).read_text())
+    assert summary["complete"], summary
+    sent = [t["announced_rows"] for t in summary["workers"].values()]
+    witnessed = [len(_witnessed(d)) for d in worker_dirs]
+    assert len(sent) == 2 and all(witnessed)
+    assert result["requests_total"] == sum(sent) == sum(witnessed)
+    print(json.dumps({"scenario_requests_total": result["requests_total"], "sent": sent}))
