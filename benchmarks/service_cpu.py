@@ -202,8 +202,8 @@ def boot(group: ProcessGroup, args: argparse.Namespace, database_url: str) -> Se
     from testbed.fakes import start_fake
     from testbed.rate_limit_store import rate_limit_store
     from testbed.services import start_service
-    from testbed.target import configured_app_deadline_s
     from testbed.stack import build_service_env
+    from testbed.target import configured_app_deadline_s
 
     fakes = {kind: start_fake(group, kind) for kind in ("llm", "memory", "webhook")}
     fakes["llm"].control.set_faults(latency_ms=args.latency_ms)
@@ -245,7 +245,7 @@ def run_round(
         "clients": args.clients,
         "start_at": start_at,
         "stop_at": window[1] + 0.5,
-        "address_base": 10 + index,
+        "address_base": args.address_base + index,
     }
     config_path.write_text(json.dumps(config))
     driver = subprocess.Popen(
@@ -427,6 +427,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first (5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per workload (3)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument(
+        "--address-base",
+        type=int,
+        default=10,
+        help="first B of the clients' 127.B.x.y addresses, one B per round (10); two runs at "
+        "once on one Redis need bases rounds apart, or they share the limiter's counters",
+    )
     parser.add_argument("--latency-ms", type=float, default=200.0, help="the fake LLM's (200)")
     parser.add_argument(
         "--time-scale",

@@ -67,12 +67,16 @@ def open_storage(
             f"RATE_LIMIT_STORAGE_URI: unsupported scheme {scheme!r}; use memory:// or redis://"
         )
     plain = uri.removeprefix("async+")
+    # socket_timeout None (redis-py's default is 5 s): RateLimits.hit bounds the whole hit
+    # (pool wait, connect, command) with one asyncio.timeout, and a command it cuts off is
+    # disconnected by redis-py. A socket timeout adds an asyncio.wait_for (a task) per send
+    # and a timeout per read: ~2 % of a suggest request's CPU (docs/performance.md).
     pool = BlockingConnectionPool.from_url(
         plain,
         max_connections=STORE_MAX_CONNECTIONS,
         timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        socket_timeout=timeout_s,
+        socket_timeout=None,
     )
     storage = RedisStorage(
         f"async+{plain}",

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from refactored.core.settings import ExplicitSettings
 from refactored.infrastructure.web.client_address import (
     UNKNOWN,
+    _client_key,
     client_address,
     forwarded_chain,
     parse_hop,
@@ -89,6 +90,19 @@ def test_an_ipv6_trusted_proxy_forwarding_an_ipv4_client() -> None:
 
 def test_no_peer_at_all() -> None:
     assert key(None, "1.2.3.4") == UNKNOWN
+
+
+def test_keys_are_kept_per_peer_chain_and_trust() -> None:
+    """The parsed answer is reused (no address parsing per request), and each of the three
+    inputs is part of what it is kept under."""
+    _client_key.cache_clear()
+    assert key("10.0.0.2", "198.51.100.7") == "198.51.100.7"
+    assert key("10.0.0.2", "198.51.100.7") == "198.51.100.7"
+    assert _client_key.cache_info().hits == 1
+    assert key("10.0.0.2", "198.51.100.8") == "198.51.100.8"  # another chain
+    assert key("10.0.0.2", "198.51.100.7", trusted=[]) == "10.0.0.2"  # another trust
+    assert key("10.0.0.3", "198.51.100.7") == "10.0.0.3"  # another peer
+    assert _client_key.cache_info().hits == 1
 
 
 def base(**extra: Any) -> ExplicitSettings:

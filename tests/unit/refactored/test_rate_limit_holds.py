@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from refactored.infrastructure.observability.metrics import rate_limit_fail_open
+from refactored.infrastructure.web.limiter import open_storage
 from tests.unit.refactored.app_harness import conversation, running, unit_overrides
 from tests.unit.refactored.fake_llm import FakeDependencies
 from tests.unit.refactored.fakes import RecordingAlerts
@@ -186,3 +187,14 @@ async def test_a_peer_rewritten_by_uvicorns_proxy_headers_is_reported() -> None:
             logger.removeHandler(records)
     assert len(records.messages) == 1  # once per worker, not per request
     assert "--forwarded-allow-ips ''" in records.messages[0]
+
+
+def test_the_store_is_bounded_per_hit_not_per_socket_operation() -> None:
+    """One asyncio.timeout around the hit bounds a hanging store (the test above); redis-py's
+    own socket timeout (5 s by default) would add a wait_for task per command sent."""
+    _, pool = open_storage("redis://127.0.0.1:6379/0", "test", 0.25)
+    assert pool is not None
+    connection = pool.make_connection()
+    assert connection.socket_timeout is None
+    assert connection.socket_connect_timeout == 0.25
+    assert pool.timeout == 0.25  # the wait for a free connection stays bounded on its own
