@@ -52,7 +52,7 @@ test-chaos: setup ## chaos tier: the real stack at TIME_SCALE=0.1, llm_latency +
 test-contracts: setup ## contracts tier: legacy vs refactored, fast profile (CONTRACTS_PROFILE=deep for more)
 	$(PYTEST) contracts -m contracts
 
-test-load: setup ## load tier: Locust three_am on both targets, a smoke of every other shape, distributed mode
+test-load: setup ## load tier: Locust three_am, then every other scenario (short) on both targets, distributed mode
 	$(PYTEST) tests/load -m load
 
 lint: setup ## ruff (with the ASYNC rules), import-linter, mypy
