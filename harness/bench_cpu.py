@@ -2,9 +2,11 @@
 
 The sampler reads cumulative CPU time (user + system, ``psutil``) of every process of
 each tree (its root and all descendants: gunicorn's master *and* its workers, Locust and
-the processes it forks) every half second. A tree's reading is the sum, over every pid
-ever seen in it, of that pid's last reading, so a worker that exits (a legacy worker
-killed on timeout) keeps the seconds it had spent and the total never goes down.
+the processes it forks, PostgreSQL's backends) every half second. A process's reading
+includes the CPU of the children it has reaped (``children_user`` + ``children_system``),
+so a worker that exits (a legacy worker killed on timeout, a backend of a closed
+connection) still counts, in its parent, even when it lived between two samples; the
+total is kept from going down while an exited child waits to be reaped.
 
 Differences of these readings over a step's window, divided by the requests answered in
 it, give CPU seconds per request (:func:`window_cpu`). Cumulative times instead of
@@ -65,8 +67,9 @@ class TreeCpu:
 
     def __init__(self, root_pid: int) -> None:
         self.root_pid = root_pid
-        self._last: dict[int, float] = {}
+        self._seen: set[int] = set()
         self._procs: dict[int, psutil.Process] = {}
+        self._total = 0.0
 
     def read(self) -> TreeReading:
         try:
@@ -74,14 +77,18 @@ class TreeCpu:
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
             procs = []
+        total = 0.0
         for proc in procs:
             cached = self._procs.setdefault(proc.pid, proc)
             try:
                 times = cached.cpu_times()
             except psutil.Error:
                 continue
-            self._last[proc.pid] = times.user + times.system
-        return TreeReading(sum(self._last.values()), tuple(sorted(self._last)))
+            self._seen.add(proc.pid)
+            total += times.user + times.system + times.children_user + times.children_system
+        if procs:  # once the root is gone the tree keeps its last total
+            self._total = max(self._total, total)
+        return TreeReading(self._total, tuple(sorted(self._seen)))
 
 
 def machine_busy_seconds() -> float:

@@ -80,6 +80,27 @@ def test_a_tree_counts_every_descendant_and_keeps_an_exited_childs_seconds() -> 
         parent.wait()
 
 
+def test_a_child_that_lived_between_two_readings_counts_in_its_parent() -> None:
+    # a PostgreSQL backend of a connection opened and closed within one sample interval
+    code = (
+        "import subprocess, sys, time\n"
+        "subprocess.run([sys.executable, '-c', "
+        "'import time\\nend = time.process_time() + 0.3\\nwhile time.process_time() < end: "
+        "pass'])\n"
+        "print('done', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "done"
+        reading = TreeCpu(parent.pid).read()  # the child was never seen alive
+        assert reading.seconds >= 0.25
+        assert reading.pids == (parent.pid,)
+    finally:
+        parent.kill()
+        parent.communicate()
+
+
 def test_the_sampler_reads_cumulative_seconds_of_labelled_trees() -> None:
     burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
     child = subprocess.Popen([sys.executable, "-c", burn + "time.sleep(30)"])
