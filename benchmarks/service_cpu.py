@@ -218,6 +218,7 @@ def boot(group: ProcessGroup, args: argparse.Namespace, database_url: str) -> Se
         admin_token="bench-admin-token",
         time_scale=args.time_scale,
         rate_limit=store.service_env("refactored"),
+        overrides=dict(args.env),
     )
     deadline = configured_app_deadline_s("refactored", env) or 55.0
     handle = start_service(group, "refactored", env, workers=args.workers, timeout_s=deadline)
@@ -388,6 +389,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "warmup_s": args.warmup,
         "llm_latency_ms": args.latency_ms,
         "time_scale": args.time_scale,
+        "env_overrides": dict(args.env),
         "definition": "service_cpu_ms_per_request = (user + system CPU seconds of the gunicorn "
         "master and every worker over the window) / successful answers completed in it",
         "workloads": {},
@@ -418,6 +420,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--env wants NAME=VALUE, not {text!r}")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
@@ -441,6 +450,14 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="TIME_SCALE of the service (1: timeouts "
         "never fire on a loaded machine, so every request takes the full path)",
+    )
+    parser.add_argument(
+        "--env",
+        type=env_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the service to override (repeatable), e.g. DB_POOL_SIZE=15",
     )
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile the first worker")
     parser.add_argument("--top", type=Path, metavar="RAW", help="print a py-spy raw profile's top")
