@@ -19,7 +19,7 @@ from typing import Any
 
 from chaos.scenarios import registry
 from harness.chaos_run import amqp_url_of, run_scenario
-from harness.loadrun import RunOptions, endpoints_from_stack, to_scenario_result
+from harness.loadrun import RunOptions, to_scenario_result
 from harness.loadsuite import (
     booted_stack,
     console,
@@ -210,7 +210,7 @@ def run_ablation(
         run.run_id = run_dir.name
         for index, variant in enumerate((BASELINE, *policies)):
             if variant != BASELINE:  # the stack just booted, all enabled, on a fresh database
-                _restart_variant(handle, variant, run_dir)
+                _restart_variant(handle, variant)
             label = variant or "baseline"
             options = RunOptions(
                 time_scale=time_scale,
@@ -253,16 +253,13 @@ def run_ablation(
     return run, run_dir
 
 
-def _restart_variant(handle: Any, variant: str, run_dir: Path) -> None:
+def _restart_variant(handle: Any, variant: str) -> None:
     """Refactored with ``variant`` disabled, on a database of its own (equal terms)."""
 
     fresh_target_database(handle.group, handle.info, "refactored")
-    restarted: Any = restart_service(
+    # handle.info.targets["refactored"] is updated in place (its env, its app deadline)
+    restart_service(
         handle.group, handle.info, "refactored", env_overrides={"RESILIENCE_DISABLE": variant}
-    )
-    info = restarted if hasattr(restarted, "targets") else handle.info
-    handle.endpoints["refactored"] = endpoints_from_stack(
-        info.targets["refactored"], "refactored", run_dir / "logs"
     )
 
 

@@ -35,10 +35,11 @@ from harness.bench_workloads import (
     bench_stages,
     ideal_rps,
 )
-from harness.loadrun import RawRun, RunOptions, fake_call, run_locust_on_target, to_scenario_result
+from harness.loadrun import RawRun, RunOptions, run_locust_on_target, to_scenario_result
 from harness.loadsuite import StackHandle, booted_stack, console, new_run, print_summary, write_run
 from loadtests.metrics import Sample, read_samples
 from loadtests.model import ScaledStage
+from loadtests.observe import llm_stats as fake_llm_stats
 from testbed.processes import ProcessGroup
 from testbed.results import Expectation, RunResults, new_run_dir
 
@@ -213,7 +214,7 @@ def run_bench(
     with booted_stack(tuple(targets), time_scale, workers, run_dir / "logs") as handle:
         run = new_run("bench", time_scale, handle.facts)
         run.run_id = run_dir.name
-        env = handle.endpoints.get("refactored", next(iter(handle.endpoints.values()))).env
+        env = handle.targets.get("refactored", next(iter(handle.targets.values()))).env
         per_worker = int(env.get("HTTP_MAX_CONNECTIONS", DEFAULT_HTTP_MAX_CONNECTIONS))
         bench["llm_connection_limit"] = per_worker * workers
         bench["processes"] = {t: _stack_processes(handle.group, t) for t in targets}
@@ -261,7 +262,7 @@ def _bench_target(
     """One workload's concurrency steps on one target: its figures and a ScenarioResult."""
     levels, step_s, latency_ms = bench["levels"], bench["step_s"], bench["llm_latency_ms"]
     workers, cpus, limit = bench["workers"], bench["cpus"], bench["llm_connection_limit"]
-    endpoints = handle.endpoints[target]
+    endpoints = handle.targets[target]
     stages = bench_stages(levels, step_s, workload.user_class)
     scenario = bench_scenario(latency_ms, workload)
     out = run_dir / target / scenario.name
@@ -288,7 +289,7 @@ def _bench_target(
         ideal=ideal,
         cpus=cpus,
     )
-    llm_stats = fake_call(endpoints.llm_control_url, "GET", "/stats") or {}
+    llm_stats = fake_llm_stats(endpoints)
     best = sustainable(steps)
     figure = best or best_goodput(steps)  # legacy may never run error-free
     after = [st for st in steps if best and st["concurrency"] > best["concurrency"]]

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadtests.model import Fault, ScaledStage, Scenario
+from loadtests.model import ScaledStage, Scenario, ScheduledFault
+from testbed.faults import FakeFaults
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,11 @@ def bench_scenario(latency_ms: int, workload: Workload = SUGGEST) -> Scenario:
         description=workload.description(latency_ms),
         stages=(),
         faults=(
-            Fault(
+            ScheduledFault(
                 f"LLM fixed {latency_ms} ms",
-                "llm_faults",
+                FakeFaults("llm", {"latency_ms": latency_ms}),
                 0,
                 None,
-                {"config": {"latency_ms": latency_ms}},
                 scale=False,
             ),
         ),

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import psutil
 
-from loadtests.endpoints import TargetEndpoints, endpoints_from_stack, fake_call
 from loadtests.faults import FaultDriver, drive_schedule, fault_schedule
 from loadtests.metrics import STARTED_FILE
 from loadtests.model import ScaledStage, Scenario, scaled_stages
 from loadtests.observe import MetricsWatcher, count_worker_timeouts, parse_metrics, reset_fakes
 from loadtests.outcome import RawRun, collect_run, to_scenario_result
 from testbed.processes import ProcessGroup
+from testbed.target import TargetInfo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO_ROOT / "loadtests" / "locustfile.py"
@@ -37,9 +37,6 @@ __all__ = [
     "LoadRunError",
     "RawRun",
     "RunOptions",
-    "TargetEndpoints",
-    "endpoints_from_stack",
-    "fake_call",
     "locust_argv",
     "parse_metrics",
     "run_locust_on_target",
@@ -108,17 +105,18 @@ class RunOptions:
 
 def run_locust_on_target(
     group: ProcessGroup,
-    target: TargetEndpoints,
+    target: TargetInfo,
     scenario: Scenario,
     out_dir: Path,
     options: RunOptions,
 ) -> RawRun:
-    """Run the scenario's load and faults against ``target``; wait until both are done."""
+    """Run the scenario's load and faults against ``target``; wait until both are done
+    (its gunicorn logs are in ``group``'s log folder: the worker timeouts counted there)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stages = options.stages or scaled_stages(scenario, options.time_scale, options.duration_factor)
     total_s = stages[-1].end_s if stages else 0.0
     reset_fakes(target)
-    timeouts_before = count_worker_timeouts(target.log_dir, target.name)
+    timeouts_before = count_worker_timeouts(group.log_dir, target.name)
     env = {
         "LOADTEST_STAGES": _stages_env(stages),
         "LOADTEST_OUT_DIR": str(out_dir),
@@ -170,6 +168,7 @@ def run_locust_on_target(
     try:
         return collect_run(
             target,
+            group.log_dir,
             scenario,
             out_dir,
             started_at,

@@ -22,8 +22,6 @@ from harness.compare import compare_runs
 from harness.loadrun import (
     RawRun,
     RunOptions,
-    TargetEndpoints,
-    endpoints_from_stack,
     run_locust_on_target,
     to_scenario_result,
 )
@@ -42,7 +40,8 @@ from testbed.results import (
 )
 from testbed.services import TARGETS
 from testbed.settings import harness_settings
-from testbed.stack import StackConfig, start_stack
+from testbed.stack import StackConfig, StackInfo, start_stack
+from testbed.target import TargetInfo
 
 # wide enough for the summary table when the output is not a terminal (make, CI logs)
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -70,9 +69,13 @@ def parse_scenarios(value: str) -> list[Scenario]:
 @dataclass
 class StackHandle:
     group: ProcessGroup
-    info: Any
-    endpoints: dict[str, TargetEndpoints]
+    info: StackInfo
     facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def targets(self) -> dict[str, TargetInfo]:
+        """The stack's targets (a restart updates them in ``info``)."""
+        return self.info.targets
 
 
 @contextlib.contextmanager
@@ -93,10 +96,9 @@ def booted_stack(
         if env_overrides:
             config_kwargs["env_overrides"] = {k: dict(v) for k, v in env_overrides.items()}
         info = start_stack(group, StackConfig(**config_kwargs))
-        endpoints = {t: endpoints_from_stack(info.targets[t], t, log_dir) for t in targets}
-        any_target = next(iter(endpoints.values()))
+        any_target = info.targets[targets[0]]
         facts = {
-            "toxiproxy_kind": getattr(info.targets[targets[0]], "toxiproxy_kind", None),
+            "toxiproxy_kind": any_target.toxiproxy_kind,
             "load_balancer": "caddy",
             "workers": workers,
             "lb_timeout_s": any_target.lb_timeout_s,
@@ -104,9 +106,9 @@ def booted_stack(
             "load_generator": "locust (FastHttpUser)",
             "database": info.database.get("kind"),
             # the server's limits, for the gate's pool_budget (the embedded one is gone by then)
-            **database_facts(info.targets[targets[0]].database_url),
+            **database_facts(any_target.database_url),
         }
-        yield StackHandle(group, info, endpoints, facts)
+        yield StackHandle(group, info, facts)
 
 
 def run_on_targets(
@@ -127,12 +129,12 @@ def run_on_targets(
         out = (subdir or (lambda t: run_dir / t / scenario.name))(target)
         try:
             raws[target] = run_locust_on_target(
-                handle.group, handle.endpoints[target], scenario, out, options
+                handle.group, handle.targets[target], scenario, out, options
             )
         except BaseException as exc:
             errors[target] = exc
 
-    targets = list(handle.endpoints)
+    targets = list(handle.targets)
     if parallel and len(targets) > 1:
         threads = [threading.Thread(target=one, args=(t,), name=f"load-{t}") for t in targets]
         for thread in threads:

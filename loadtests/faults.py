@@ -1,10 +1,13 @@
-"""The one fault driver: applies a scenario's faults at their marks and clears them.
+"""The load engine's fault clock: a scenario's scheduled faults applied at their marks.
 
 ``make load`` (harness.loadrun, beside the Locust process) and a run started from Locust
-itself (loadtests.locust_plugin, on the master, from Locust's test_start/test_stop events)
-drive the same :class:`FaultSchedule` with the same :class:`FaultDriver`, so a scenario's
-faults and their fault windows are the same however it is started. Inside Locust the
-process is gevent-patched: the blocking calls and the nightly job's thread cooperate.
+itself (loadtests.locust_run, on the master, from Locust's test_start/test_stop events)
+drive the same schedule with the same :class:`FaultDriver`, so a scenario's faults and
+their fault windows are the same however it is started. A fault is one of the shared
+model (:mod:`testbed.faults`), injected with its :class:`testbed.faults.FaultInjector`
+like a chaos scenario's; only the nightly job (:class:`loadtests.model.NightlyRun`) is
+fired here. Inside Locust the process is gevent-patched: the blocking calls and the
+nightly job's thread cooperate.
 """
 
 from __future__ import annotations
@@ -19,18 +22,11 @@ from typing import Any, Literal
 
 import httpx
 
-from loadtests.endpoints import TargetEndpoints
-from loadtests.model import Fault, Scenario, scaled, scaled_fault_params
-from testbed.fakes import FakeControl
-from testbed.toxiproxy_admin import ToxiproxyAdmin
+from loadtests.model import NightlyRun, Scenario, ScheduledFault, scaled
+from testbed.faults import Fault, FaultInjector
+from testbed.target import TargetInfo
 
 Action = Literal["apply", "remove"]
-# the fake whose control API takes a fault of this kind (TargetEndpoints' attribute)
-FAKE_OF = {"llm_faults": "llm_control_url", "memory_faults": "memory_control_url"}
-
-
-class FaultError(RuntimeError):
-    """A fault could not be applied (the target lacks the injector it needs)."""
 
 
 def toxic_name(label: str) -> str:
@@ -39,9 +35,11 @@ def toxic_name(label: str) -> str:
 
 
 class FaultDriver:
-    """Applies a scenario's faults to one target and remembers when (fault windows)."""
+    """Applies a scenario's faults to one target and remembers when (fault windows).
 
-    def __init__(self, target: TargetEndpoints, time_scale: float, started_at: float) -> None:
+    ``target`` None: a run without a stack, which applies nothing."""
+
+    def __init__(self, target: TargetInfo | None, time_scale: float, started_at: float) -> None:
         self.target = target
         self.time_scale = time_scale
         self.started_at = started_at
@@ -52,93 +50,71 @@ class FaultDriver:
         self.nightly_started = 0
         self.nightly_completed = 0
         self.notes: list[str] = []
-        self._active: list[tuple[Fault, dict[str, Any]]] = []
+        self._active: list[tuple[ScheduledFault, Fault, dict[str, Any]]] = []
         self._threads: list[threading.Thread] = []
+        self._injector: FaultInjector | None = None
 
     @property
     def active_labels(self) -> list[str]:
-        return [fault.label for fault, _window in self._active]
+        return [scheduled.label for scheduled, _fault, _window in self._active]
 
     def _since_start(self) -> float:
         return round(time.time() - self.started_at, 3)
 
-    def apply(self, fault: Fault) -> None:
-        params = scaled_fault_params(fault, self.time_scale)
-        window = {"label": fault.label, "start_s": self._since_start(), "end_s": None}
+    def _inject(self) -> FaultInjector:
+        if self.target is None:
+            raise LookupError("no target: the run has no stack")
+        if self._injector is None:
+            self._injector = FaultInjector(self.target)
+        return self._injector
+
+    def apply(self, scheduled: ScheduledFault) -> None:
+        fault = scheduled.at_scale(self.time_scale)
+        window = {"label": scheduled.label, "start_s": self._since_start(), "end_s": None}
         try:
-            if fault.kind == "toxic":
-                self._add_toxic(fault, params)
-            elif fault.kind in FAKE_OF:
-                control = self._fake(fault)
-                try:
-                    control.set_faults(params["config"])
-                finally:
-                    control.close()
-            elif fault.kind == "nightly":
+            if isinstance(fault, NightlyRun):
                 self._start_nightly(window)
-        except (httpx.HTTPError, FaultError) as exc:
-            self.notes.append(f"fault {fault.label!r} could not be applied: {exc}")
+            elif not self._injected(scheduled, fault, window):
+                self.notes.append(f"fault {scheduled.label!r} not active when read back")
+                return
+        except (httpx.HTTPError, LookupError) as exc:  # LookupError: no such fake, no target
+            self.notes.append(f"fault {scheduled.label!r} could not be applied: {exc!r}")
             return
         self.applied += 1
         self.windows.append(window)
-        if fault.kind != "nightly":
-            self._active.append((fault, window))
 
-    def remove(self, fault: Fault) -> None:
-        for active, window in list(self._active):
-            if active is fault:
-                self._clear(active)
-                window["end_s"] = self._since_start()
-                self._active.remove((active, window))
+    def _injected(self, scheduled: ScheduledFault, fault: Fault, window: dict[str, Any]) -> bool:
+        confirmed = self._inject().inject(fault, toxic_name(scheduled.label))
+        self._active.append((scheduled, fault, window))  # withdrawn at the end either way
+        return confirmed
+
+    def remove(self, scheduled: ScheduledFault) -> None:
+        for entry in list(self._active):
+            if entry[0] is scheduled:
+                self._inject().withdraw(entry[1], toxic_name(scheduled.label))
+                entry[2]["end_s"] = self._since_start()
+                self._active.remove(entry)
 
     def remove_all(self) -> None:
         """Clear every fault still applied (the run ended, was stopped or failed)."""
-        for fault, window in list(self._active):
+        for scheduled, fault, window in list(self._active):
             with contextlib.suppress(Exception):
-                self._clear(fault)
+                self._inject().withdraw(fault, toxic_name(scheduled.label))
             window["end_s"] = window["end_s"] or self._since_start()
         self._active.clear()
+        if self._injector is not None:
+            self._injector.close()
+            self._injector = None
 
     def wait_background(self, timeout: float) -> None:
         for thread in self._threads:
             thread.join(timeout=timeout)
 
-    def _toxiproxy(self) -> ToxiproxyAdmin:
-        if not self.target.toxiproxy_url:
-            raise FaultError(f"target {self.target.name} has no toxiproxy_url")
-        return ToxiproxyAdmin(self.target.toxiproxy_url, self.target.proxies)
-
-    def _fake(self, fault: Fault) -> FakeControl:
-        url = getattr(self.target, FAKE_OF[fault.kind])
-        if not url:
-            raise FaultError(f"target {self.target.name} has no {FAKE_OF[fault.kind]}")
-        return FakeControl(url)
-
-    def _add_toxic(self, fault: Fault, params: dict[str, Any]) -> None:
-        with self._toxiproxy() as toxiproxy:
-            toxiproxy.add_toxic(
-                params["proxy"],
-                toxic_name(fault.label),
-                params.get("type", "latency"),
-                params.get("attributes", {}),
-                stream=params.get("stream", "downstream"),
-                toxicity=params.get("toxicity", 1.0),
-            )
-
-    def _clear(self, fault: Fault) -> None:
-        if fault.kind == "toxic":
-            with self._toxiproxy() as toxiproxy:  # already gone is fine
-                toxiproxy.remove_toxic(fault.params["proxy"], toxic_name(fault.label))
-        elif fault.kind in FAKE_OF:
-            control = self._fake(fault)
-            try:
-                control.clear_faults()
-            finally:
-                control.close()
-
     def _start_nightly(self, window: dict[str, Any]) -> None:
         """Fire the nightly job straight at the service (not through the LB, which would give
         up on it) in the background: on legacy it blocks a worker, which is the point."""
+        if self.target is None:
+            raise LookupError("no target: the run has no stack")
         url = f"{self.target.service_url}/v1/admin/nightly"
         headers = {"Authorization": f"Bearer {self.target.admin_token or ''}"}
 
@@ -166,7 +142,7 @@ class FaultDriver:
 class ScheduledAction:
     at_s: float  # wall-clock seconds after the test started (scaled)
     action: Action
-    fault: Fault
+    fault: ScheduledFault
 
 
 def fault_schedule(

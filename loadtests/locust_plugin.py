@@ -25,15 +25,15 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from loadtests.endpoints import read_stack_file, target_for_host
-from loadtests.endpoints import target_from_stack_file as _target_from_file
 from loadtests.locust_run import ScenarioRun, run_folder
 from loadtests.model import DEFAULT_MIX
 from loadtests.scenarios import SCENARIOS
 from loadtests.session import Session
 from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape, ScenarioShape, stages_from_env
+from loadtests.stack_file import read_stack_file, target_for_host, target_in
 from loadtests.users import USER_CLASSES
 from testbed.stack_info import StackError
+from testbed.target import TargetInfo
 
 logger = logging.getLogger("loadtests")
 # one INFO line per fault-control call would drown Locust's own output
@@ -122,20 +122,20 @@ def on_init(environment: Environment, **_kwargs: Any) -> None:
         extend_web_ui(environment)
 
 
-def _target(environment: Environment) -> Any:
+def _target(environment: Environment) -> tuple[TargetInfo | None, Path | None]:
+    """The stack's target this run drives (None: no stack) and the stack's log folder."""
     options = environment.parsed_options
     path = stack_path(options)
     if path is None:
-        return None
-    name = getattr(options, "target", "") or target_for_host(
-        read_stack_file(path), environment.host
-    )
+        return None, None
+    info = read_stack_file(path)
+    name = getattr(options, "target", "") or target_for_host(info, environment.host)
     if not name:
         raise StackError(
             f"--host {environment.host!r} is no target's LB in {path}: pass --target "
             "legacy|refactored or the LB URL make up printed"
         )
-    return _target_from_file(path, name)
+    return target_in(info, name, path), Path(info.log_dir) if info.log_dir else None
 
 
 @events.test_start.add_listener
@@ -146,12 +146,12 @@ def on_test_start(environment: Environment, **_kwargs: Any) -> None:
     if Session.current is not None:
         Session.current.stop()
     try:
-        target = _target(environment)
+        target, log_dir = _target(environment)
     except StackError as exc:
         logger.error("%s: the scenario runs without its faults", exc)
-        target = None
+        target, log_dir = None, None
     scenario = shape.scenario
-    run = ScenarioRun(scenario, target, Session.time_scale, run_folder(scenario.name))
+    run = ScenarioRun(scenario, target, Session.time_scale, run_folder(scenario.name), log_dir)
     Session.current = Session.last = run
     run.start()
     logger.info(

@@ -18,12 +18,12 @@ from typing import Any
 import gevent
 
 from loadtests.distributed import wait_for_worker_samples
-from loadtests.endpoints import TargetEndpoints
 from loadtests.faults import FaultDriver, drive_schedule, fault_schedule
 from loadtests.model import Scenario, scaled_stages
 from loadtests.observe import MetricsWatcher, count_worker_timeouts, reset_fakes
 from loadtests.outcome import collect_run, to_scenario_result
 from testbed.results import RunResults, ScenarioResult, new_run_dir, now_iso, write_results
+from testbed.target import TargetInfo
 
 NIGHTLY_GRACE_S = 10.0  # a nightly job still running at the end gets this long to answer
 
@@ -31,9 +31,10 @@ NIGHTLY_GRACE_S = 10.0  # a nightly job still running at the end gets this long 
 @dataclass
 class ScenarioRun:
     scenario: Scenario
-    target: TargetEndpoints | None  # None: no stack known, the load runs without its faults
+    target: TargetInfo | None  # None: no stack known, the load runs without its faults
     time_scale: float
     out_dir: Path
+    log_dir: Path | None = None  # the stack's logs (gunicorn's worker timeouts)
     started_at: float = field(default_factory=time.time)
     driver: FaultDriver | None = None
     watcher: MetricsWatcher | None = None
@@ -52,7 +53,7 @@ class ScenarioRun:
         if self.target is None:
             return
         reset_fakes(self.target)
-        self._timeouts_before = count_worker_timeouts(self.target.log_dir, self.target.name)
+        self._timeouts_before = count_worker_timeouts(self.log_dir, self.target.name)
         self.driver = FaultDriver(self.target, self.time_scale, self.started_at)
         schedule = fault_schedule(self.scenario, self.time_scale, self.total_s)
         self._faults = gevent.spawn(drive_schedule, self.driver, schedule, lambda: not self.stopped)
@@ -72,13 +73,13 @@ class ScenarioRun:
         self.stop()
         if self.watcher is not None:
             self.watcher.finish()
-        driver = self.driver or _NoFaults(self.target, self.time_scale, self.started_at)
+        driver = self.driver or FaultDriver(None, self.time_scale, self.started_at)
         driver.wait_background(timeout=NIGHTLY_GRACE_S)
-        target = self.target or TargetEndpoints(name="unknown", lb_url="", service_url="")
         try:
             wait_for_worker_samples()  # a distributed run: every worker's, or an error
             raw = collect_run(
-                target,
+                self.target,
+                self.log_dir,
                 self.scenario,
                 self.out_dir,
                 self.started_at,
@@ -105,13 +106,6 @@ class ScenarioRun:
         with contextlib.suppress(OSError):
             write_results(run, self.out_dir, update_latest=False)
         return self.result
-
-
-class _NoFaults(FaultDriver):
-    """The driver of a run without a target: applied nothing."""
-
-    def __init__(self, target: TargetEndpoints | None, time_scale: float, started: float):
-        super().__init__(target or TargetEndpoints("unknown", "", ""), time_scale, started)
 
 
 def run_folder(scenario: str) -> Path:

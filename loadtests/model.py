@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 
+from testbed.faults import Fault, scaled_fault
 from testbed.results import Expectation, Op, Role
 
 # The production timeouts of docs/conventions.md §11 (seconds), the yardsticks of the
@@ -25,8 +25,6 @@ MIN_RATE_SAMPLES = 5  # a rate over fewer requests proves nothing
 
 # The default evening-to-night mix (user class names of loadtests.users).
 DEFAULT_MIX = ("ConversationEnder", "FriendshipReader", "ActivitySuggester", "HealthProber")
-
-FaultKind = Literal["toxic", "llm_faults", "memory_faults", "nightly"]
 
 
 @dataclass(frozen=True)
@@ -41,22 +39,34 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """A fault applied ``start_s`` production seconds into the run, removed at ``end_s``.
+class NightlyRun:
+    """``POST /v1/admin/nightly`` with the target's admin token, straight at the service (one
+    shot, never withdrawn). Not a fault of a dependency (:mod:`testbed.faults`): the
+    incident's own job, scheduled beside the faults because the incident is both."""
 
-    ``toxic``: a Toxiproxy toxic on ``params["proxy"]`` (``type``, ``attributes``;
-    a ``latency`` attribute is production milliseconds and is scaled).
-    ``llm_faults`` / ``memory_faults``: a FaultConfig for the fake's control API
-    (``latency_ms`` is scaled; ``Retry-After`` is not: it is what the LLM says).
-    ``nightly``: ``POST /v1/admin/nightly`` with the target's admin token (one shot).
+
+@dataclass(frozen=True)
+class ScheduledFault:
+    """A fault of the one fault model (:data:`testbed.faults.Fault`: a toxic, a proxy down,
+    a fake's faults), or the nightly job, applied ``start_s`` production seconds into the
+    run and withdrawn at ``end_s`` (None: at the end of the run).
+
+    Its latencies are production milliseconds, scaled by ``TIME_SCALE`` when it is applied
+    (:func:`testbed.faults.scaled_fault`); ``scale=False`` keeps them absolute (the bench's
+    fixed 200 ms).
     """
 
     label: str
-    kind: FaultKind
+    fault: Fault | NightlyRun
     start_s: float
     end_s: float | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    scale: bool = True  # False: latencies are absolute (the benchmark's fixed 200 ms)
+    scale: bool = True
+
+    def at_scale(self, time_scale: float) -> Fault | NightlyRun:
+        """What is injected at ``time_scale``."""
+        if isinstance(self.fault, NightlyRun) or not self.scale:
+            return self.fault
+        return scaled_fault(self.fault, time_scale)
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,7 @@ class Scenario:
     name: str
     description: str
     stages: tuple[Stage, ...]
-    faults: tuple[Fault, ...] = ()
+    faults: tuple[ScheduledFault, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     # legacy: the incident's failure is the expected outcome (testbed.results verdicts)
     legacy_expected_to_fail: bool = True
@@ -162,21 +172,3 @@ def stage_at(stages: list[ScaledStage], run_time_s: float) -> ScaledStage | None
         if stage.start_s <= run_time_s < stage.end_s:
             return stage
     return None
-
-
-def scaled_fault_params(fault: Fault, time_scale: float) -> dict[str, Any]:
-    """The fault's parameters with production durations scaled (latencies in whole ms)."""
-    params: dict[str, Any] = {k: v for k, v in fault.params.items()}
-    if not fault.scale:
-        return params
-    if fault.kind == "toxic":
-        attributes = dict(params.get("attributes", {}))
-        if "latency" in attributes:
-            attributes["latency"] = max(1, math.ceil(attributes["latency"] * time_scale))
-        params["attributes"] = attributes
-    elif fault.kind in ("llm_faults", "memory_faults"):
-        config = dict(params.get("config", {}))
-        if "latency_ms" in config:
-            config["latency_ms"] = max(1, math.ceil(config["latency_ms"] * time_scale))
-        params["config"] = config
-    return params

@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from loadtests.endpoints import TargetEndpoints
 from testbed.alerts import alert_summary
 from testbed.fakes import FakeControl
 from testbed.metrics import EVENT_LOOP_LAG_MAX, breaker_transitions, gauge_max
 from testbed.metrics import parse_metrics as parse_prometheus
+from testbed.target import TargetInfo
 
 WORKER_TIMEOUT_RE = re.compile(r"WORKER TIMEOUT")
 
@@ -75,29 +75,36 @@ class MetricsWatcher(threading.Thread):
         self.scrape()
 
 
-def _controls(target: TargetEndpoints, *urls: str | None) -> list[FakeControl]:
-    return [FakeControl(url) for url in urls if url]
+def _control(target: TargetInfo | None, kind: str) -> FakeControl | None:
+    """The fake ``kind``'s control client (close it); None when the target has none."""
+    if target is None or kind not in target.fakes:
+        return None
+    return target.fake_control(kind)
 
 
-def reset_fakes(target: TargetEndpoints) -> None:
+def reset_fakes(target: TargetInfo | None) -> None:
     """Zero the fakes' counters and faults before a run (its stats are the run's own)."""
-    urls = (target.llm_control_url, target.memory_control_url, target.webhook_control_url)
-    for control in _controls(target, *urls):
-        with contextlib.suppress(httpx.HTTPError), contextlib.closing(control):
-            control.reset()
+    for kind in ("llm", "memory", "webhook"):
+        control = _control(target, kind)
+        if control is not None:
+            with contextlib.suppress(httpx.HTTPError), contextlib.closing(control):
+                control.reset()
 
 
-def llm_stats(target: TargetEndpoints) -> dict[str, Any]:
+def llm_stats(target: TargetInfo | None) -> dict[str, Any]:
     """The fake LLM's counters ({} when the target has none)."""
-    for control in _controls(target, target.llm_control_url):
-        with contextlib.closing(control):
-            return control.stats()
-    return {}
+    control = _control(target, "llm")
+    if control is None:
+        return {}
+    with contextlib.closing(control):
+        return control.stats()
 
 
-def alerts(target: TargetEndpoints) -> dict[str, Any]:
+def alerts(target: TargetInfo | None) -> dict[str, Any]:
     """The alert cards the fake webhook received, counted by level, with their titles."""
-    for control in _controls(target, target.webhook_control_url):
-        with contextlib.suppress(httpx.HTTPError), contextlib.closing(control):
-            return alert_summary(control.cards())
+    control = _control(target, "webhook")
+    if control is None:
+        return {}
+    with contextlib.suppress(httpx.HTTPError), contextlib.closing(control):
+        return alert_summary(control.cards())
     return {}

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 
-from loadtests.endpoints import TargetEndpoints
 from loadtests.faults import FaultDriver
 from loadtests.metrics import compute_metrics, endpoint_stats, read_samples, series, status_counts
 from loadtests.model import ScaledStage, Scenario
 from loadtests.observe import MetricsWatcher, alerts, count_worker_timeouts, llm_stats
 from testbed.results import ScenarioResult, latency_summary
+from testbed.target import TargetInfo
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")
 
@@ -56,7 +56,8 @@ class RawRun:
 
 
 def collect_run(
-    target: TargetEndpoints,
+    target: TargetInfo | None,
+    log_dir: Path | None,
     scenario: Scenario,
     out_dir: Path,
     started_at: float,
@@ -67,9 +68,12 @@ def collect_run(
     timeouts_before: int,
     cpu_percent: float | None = None,
 ) -> RawRun:
+    """``target`` None: a Locust run without a stack (no faults, no fakes to ask);
+    ``log_dir``: where the target's gunicorn logs are (its worker timeouts)."""
+    name = target.name if target is not None else "unknown"
     samples = read_samples(out_dir, started_at)
     if not samples:
-        raise NoSamplesError(f"Locust recorded no request against {target.name} (see {out_dir})")
+        raise NoSamplesError(f"Locust recorded no request against {name} (see {out_dir})")
     notes = list(driver.notes)
     stats: dict[str, Any] = {}
     try:
@@ -85,7 +89,7 @@ def collect_run(
         "nightly_jobs_failed": driver.nightly_started - driver.nightly_completed - driver.rejected
         if driver.nightly_started
         else None,
-        "worker_timeouts": count_worker_timeouts(target.log_dir, target.name) - timeouts_before,
+        "worker_timeouts": count_worker_timeouts(log_dir, name) - timeouts_before,
         "event_loop_lag_max_s": watcher.lag_max,
         "llm_calls_total": stats.get("calls_total"),
         "llm_analysis_calls": sum(by_task.get(t, 0) for t in ANALYSIS_TASKS) if by_task else None,
@@ -99,7 +103,7 @@ def collect_run(
     normal = [s for s in samples if s.group == "normal"]
     health = [s.latency_ms for s in samples if s.endpoint == "GET /health"]
     return RawRun(
-        target=target.name,
+        target=name,
         scenario=scenario,
         out_dir=out_dir,
         started_at=started_at,

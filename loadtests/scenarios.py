@@ -15,8 +15,9 @@ from loadtests.model import (
     DEFAULT_MIX,
     LB_TIMEOUT_S,
     LLM_TIMEOUT_S,
-    Fault,
+    NightlyRun,
     Scenario,
+    ScheduledFault,
     Stage,
     Threshold,
 )
@@ -33,6 +34,7 @@ from loadtests.thresholds import (
     faults_applied,
     traffic_happened,
 )
+from testbed.faults import FakeFaults, Toxic
 
 # ---- three_am: the incident -----------------------------------------------------------
 
@@ -48,13 +50,12 @@ THREE_AM = Scenario(
         Stage("recovery", 300, users=12),
     ),
     faults=(
-        Fault("nightly job", "nightly", 200),
-        Fault(
+        ScheduledFault("nightly job", NightlyRun(), 200),
+        ScheduledFault(
             "LLM +90 s latency",
-            "toxic",
+            Toxic("llm", "latency", {"latency": 1.5 * LB_TIMEOUT_S * MS}),
             200,
             600,
-            {"proxy": "llm", "type": "latency", "attributes": {"latency": 1.5 * LB_TIMEOUT_S * MS}},
         ),
     ),
     thresholds=(
@@ -90,12 +91,11 @@ LLM_SLOW = Scenario(
         Stage("recovery", 150, users=10),
     ),
     faults=(
-        Fault(
+        ScheduledFault(
             "LLM +30 s latency",
-            "toxic",
+            Toxic("llm", "latency", {"latency": 2 * LLM_TIMEOUT_S * MS}),
             100,
             400,
-            {"proxy": "llm", "type": "latency", "attributes": {"latency": 2 * LLM_TIMEOUT_S * MS}},
         ),
     ),
     thresholds=(
@@ -122,13 +122,11 @@ LLM_429_STORM = Scenario(
         Stage("recovery", 100, users=10),
     ),
     faults=(
-        Fault(
+        ScheduledFault(
             "LLM 429 storm (90 %)",
-            "llm_faults",
-            100,
-            400,
-            {
-                "config": {
+            FakeFaults(
+                "llm",
+                {
                     "error": {
                         "status": 429,
                         "mode": "fraction",
@@ -136,8 +134,10 @@ LLM_429_STORM = Scenario(
                         "seed": 7,
                         "retry_after_s": 1.0,
                     }
-                }
-            },
+                },
+            ),
+            100,
+            400,
         ),
     ),
     thresholds=(
@@ -180,17 +180,17 @@ LLM_FLAKY = Scenario(
         Stage("recovery", 100, users=10),
     ),
     faults=(
-        Fault(
+        ScheduledFault(
             "LLM 503 on every 5th analysis call",
-            "llm_faults",
-            100,
-            400,
-            {
-                "config": {
+            FakeFaults(
+                "llm",
+                {
                     "error": {"status": 503, "mode": "every_nth", "n": 5, "retry_after_s": 0},
                     "tasks": ["emotion", "questions", "topics"],
-                }
-            },
+                },
+            ),
+            100,
+            400,
         ),
     ),
     thresholds=(
@@ -232,14 +232,10 @@ DB_POOL_EXHAUSTION = Scenario(
         Stage("recovery", 100, users=16),
     ),
     faults=(
-        Fault(
-            "postgres +500 ms latency",
-            "toxic",
-            150,
-            450,
-            {"proxy": "postgres", "type": "latency", "attributes": {"latency": 500.0}},
+        ScheduledFault(
+            "postgres +500 ms latency", Toxic("postgres", "latency", {"latency": 500.0}), 150, 450
         ),
-        Fault("nightly job", "nightly", 150),
+        ScheduledFault("nightly job", NightlyRun(), 150),
     ),
     thresholds=(
         traffic_happened(80),

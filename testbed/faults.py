@@ -12,12 +12,18 @@ A fault is one of three things, the same in a chaos scenario and a load scenario
 :class:`testbed.target.TargetInfo` under a name and read it back: ``inject`` returns
 whether the injector confirms the fault is active, so an engine can call a run whose
 fault silently did not happen invalid. ``withdraw`` is idempotent (already gone is fine).
+
+A scenario written in production time scales its fault with :func:`scaled_fault`: the
+latencies (a toxic's ``latency`` attribute, a fake's ``latency_ms``) are production
+milliseconds and are multiplied by ``TIME_SCALE``; a ``Retry-After`` is not (it is what the
+LLM says, the client must honour it as given).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -55,6 +61,23 @@ def facts(fault: Fault) -> dict[str, Any]:
     if isinstance(fault, ProxyDown):
         return {"proxy": fault.proxy, "enabled": False}
     return {"fake": fault.fake, "faults": dict(fault.config)}
+
+
+def _scaled_ms(ms: float, time_scale: float) -> int:
+    return max(1, math.ceil(ms * time_scale))  # whole ms, never 0 (0 means "no latency")
+
+
+def scaled_fault(fault: Fault, time_scale: float) -> Fault:
+    """``fault`` with its production latencies (ms) scaled by ``time_scale``."""
+    if isinstance(fault, Toxic) and "latency" in fault.attributes:
+        attributes = {**fault.attributes}
+        attributes["latency"] = _scaled_ms(attributes["latency"], time_scale)
+        return replace(fault, attributes=attributes)
+    if isinstance(fault, FakeFaults) and "latency_ms" in fault.config:
+        config = {**fault.config}
+        config["latency_ms"] = _scaled_ms(config["latency_ms"], time_scale)
+        return replace(fault, config=config)
+    return fault
 
 
 def _toxic_active(state: Mapping[str, Any], name: str) -> bool:

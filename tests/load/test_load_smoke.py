@@ -144,7 +144,7 @@ def test_distributed_mode_splits_the_users_over_worker_processes(
     options = RunOptions(time_scale=TIME_SCALE, processes=2, stages=stages, run_id="dist")
     scenario = Scenario("distributed", "two Locust worker processes", stages=())
     raw = run_locust_on_target(
-        stack.group, stack.endpoints["refactored"], scenario, tmp_path, options
+        stack.group, stack.targets["refactored"], scenario, tmp_path, options
     )
     files = [p for p in tmp_path.glob(SAMPLES_GLOB) if p.read_text().strip()]
     assert len(files) == 2, "each Locust worker process records its own requests"

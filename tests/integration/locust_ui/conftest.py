@@ -36,7 +36,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     with booted_stack(("refactored",), TIME_SCALE, 2, root / "logs") as handle:
         stack_json = root / "stack.json"
         handle.info.write(stack_json)
-        target = handle.endpoints["refactored"]
+        target = handle.targets["refactored"]
         assert target.toxiproxy_url
         yield UiStack(handle, stack_json, target.lb_url, target.toxiproxy_url)
 

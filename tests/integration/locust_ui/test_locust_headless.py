@@ -54,7 +54,7 @@ def test_headless_scenario_applies_its_faults_and_exits_with_its_verdict(
     expected_code = 0 if result["verdict"] in ("pass", "expected_fail") else 1
     assert proc.returncode == expected_code, proc.stderr[-3000:]
     # nothing left behind: the fake LLM answers without faults again
-    llm = ui_stack.handle.endpoints["refactored"].llm_control_url
+    llm = ui_stack.handle.targets["refactored"].fakes["llm"].control_url
     faults = httpx.get(f"{llm}/faults", timeout=5).json()
     assert not faults.get("error"), faults
 

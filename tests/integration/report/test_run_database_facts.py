@@ -69,7 +69,6 @@ def test_a_load_run_records_max_connections(
 
     info = _stack_info(pg_admin_url)
     monkeypatch.setattr(loadsuite, "start_stack", lambda group, config: info)
-    monkeypatch.setattr(loadsuite, "endpoints_from_stack", lambda t, name, log_dir: t)
     with loadsuite.booted_stack(["refactored"], 0.1, 2, tmp_path / "logs") as handle:
         facts = handle.facts
     assert (facts["max_connections"], facts["superuser_reserved_connections"]) == _show(

@@ -16,26 +16,35 @@ import httpx
 import pytest
 import respx
 
-from loadtests.endpoints import StackFileError, TargetEndpoints, target_from_stack_file
 from loadtests.faults import FaultDriver, drive_schedule, fault_schedule, toxic_name
 from loadtests.model import DEFAULT_MIX
 from loadtests.scenarios import LLM_429_STORM, SCENARIOS, THREE_AM
 from loadtests.session import Session, shapes_requested
+from loadtests.stack_file import StackFileError, read_stack_file, target_in
 from loadtests.verdict_view import verdict_rows
 from testbed.results import Expectation, ScenarioResult
 from testbed.stack_info import NoStackError
+from testbed.target import FakeInfo, TargetInfo
 
 pytestmark = pytest.mark.unit
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TOXIPROXY = "http://127.0.0.1:1"
-TARGET = TargetEndpoints(
+TARGET = TargetInfo(
     name="refactored",
     lb_url="http://127.0.0.1:2",
     service_url="http://127.0.0.1:3",
+    metrics_url=None,
+    database_url="postgresql://x/y",
+    admin_token="t",
     toxiproxy_url=TOXIPROXY,
+    toxiproxy_kind="embedded",
     proxies={"llm": "refactored_llm"},
-    llm_control_url="http://127.0.0.1:4/_control",
+    fakes={"llm": FakeInfo("http://127.0.0.1:4", "http://127.0.0.1:4/_control")},
+    lb_timeout_s=6.5,
+    app_timeout_s=5.5,
+    gunicorn_timeout_s=6,
+    env={},
 )
 
 
@@ -81,6 +90,10 @@ def test_the_driver_sets_the_toxic_on_the_targets_proxy_and_clears_it_at_the_end
     removed = respx.delete(f"{TOXIPROXY}/proxies/refactored_llm/toxics/{name}").mock(
         return_value=httpx.Response(204)
     )
+    # the injector reads the fault back (testbed.faults): the toxic is there
+    respx.get(f"{TOXIPROXY}/proxies/refactored_llm").mock(
+        return_value=httpx.Response(200, json={"toxics": [{"name": name}]})
+    )
     driver = FaultDriver(TARGET, 0.1, time.time())
     driver.apply(THREE_AM.faults[1])
     assert json.loads(added.calls.last.request.content)["attributes"] == {"latency": 9000}
@@ -98,6 +111,28 @@ def test_a_refused_fault_is_a_note_not_a_crash() -> None:
     driver = FaultDriver(TARGET, 0.1, time.time())
     driver.apply(LLM_429_STORM.faults[0])
     assert driver.applied == 0 and "could not be applied" in driver.notes[0]
+
+
+@respx.mock
+def test_a_fault_not_read_back_active_is_not_counted_as_applied() -> None:
+    respx.put("http://127.0.0.1:4/_control/faults").mock(
+        return_value=httpx.Response(200, json={})  # the fake echoes no active fault
+    )
+    cleared = respx.delete("http://127.0.0.1:4/_control/faults").mock(
+        return_value=httpx.Response(200, json={})
+    )
+    driver = FaultDriver(TARGET, 0.1, time.time())
+    driver.apply(LLM_429_STORM.faults[0])
+    assert driver.applied == 0 and "not active when read back" in driver.notes[0]
+    driver.remove_all()
+    assert cleared.called  # cleared anyway
+
+
+def test_a_driver_without_a_target_applies_nothing_and_says_so() -> None:
+    driver = FaultDriver(None, 0.1, time.time())
+    for scheduled in THREE_AM.faults:
+        driver.apply(scheduled)
+    assert driver.applied == 0 and driver.nightly_started == 0 and len(driver.notes) == 2
 
 
 @pytest.mark.parametrize(
@@ -196,17 +231,20 @@ def _stack_file(tmp_path: Path) -> Path:
 
 
 def test_the_stack_file_gives_the_targets_injectors(tmp_path: Path) -> None:
-    target = target_from_stack_file(_stack_file(tmp_path), "refactored")
-    assert target.toxiproxy_url == TOXIPROXY
-    assert target.llm_control_url == "http://127.0.0.1:4/_control"
-    assert target.log_dir == tmp_path / "logs"  # worker timeouts are counted there
+    path = _stack_file(tmp_path)
+    info = read_stack_file(path)
+    target = target_in(info, "refactored", path)
+    assert target.name == "refactored" and target.toxiproxy_url == TOXIPROXY
+    assert target.fakes["llm"].control_url == "http://127.0.0.1:4/_control"
+    assert info.log_dir == str(tmp_path / "logs")  # worker timeouts are counted there
 
 
 def test_a_wrong_target_or_no_stack_says_what_to_do(tmp_path: Path) -> None:
+    path = _stack_file(tmp_path)
     with pytest.raises(StackFileError, match="no target 'legacy'; it has: refactored"):
-        target_from_stack_file(_stack_file(tmp_path), "legacy")
+        target_in(read_stack_file(path), "legacy", path)
     with pytest.raises(NoStackError, match="run make up"):
-        target_from_stack_file(tmp_path / "missing.json", "refactored")
+        read_stack_file(tmp_path / "missing.json")
 
 
 def test_the_verdict_tab_shows_each_threshold_of_the_last_run(

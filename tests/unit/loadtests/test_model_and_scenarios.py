@@ -9,13 +9,14 @@ import pytest
 from loadtests.model import (
     APP_DEADLINE_S,
     LB_TIMEOUT_S,
-    Fault,
+    NightlyRun,
+    ScheduledFault,
     Threshold,
-    scaled_fault_params,
     scaled_stages,
     stage_at,
 )
 from loadtests.scenarios import SCENARIOS, THREE_AM, UnknownScenarioError, get_scenario
+from testbed.faults import FakeFaults, ProxyDown, Toxic
 
 pytestmark = pytest.mark.unit
 
@@ -44,19 +45,29 @@ def test_duration_factor_shortens_every_stage() -> None:
 
 
 def test_three_am_llm_latency_exceeds_the_lb_timeout_at_every_scale() -> None:
-    toxic = next(f for f in THREE_AM.faults if f.kind == "toxic")
+    toxic = next(f for f in THREE_AM.faults if isinstance(f.fault, Toxic))
     for scale in (1.0, 0.1, 0.05):
-        latency_ms = scaled_fault_params(toxic, scale)["attributes"]["latency"]
-        assert latency_ms > LB_TIMEOUT_S * 1000 * scale
-    nightly = next(f for f in THREE_AM.faults if f.kind == "nightly")
+        scaled = toxic.at_scale(scale)
+        assert isinstance(scaled, Toxic)
+        assert scaled.attributes["latency"] > LB_TIMEOUT_S * 1000 * scale
+    nightly = next(f for f in THREE_AM.faults if isinstance(f.fault, NightlyRun))
     assert nightly.start_s == toxic.start_s == THREE_AM.stage_marks()[1][0]  # the 03:00 mark
 
 
 def test_unscaled_fault_keeps_its_absolute_latency() -> None:
-    fault = Fault("fixed", "llm_faults", 0, None, {"config": {"latency_ms": 200}}, scale=False)
-    assert scaled_fault_params(fault, 0.1)["config"]["latency_ms"] == 200
-    scaled = Fault("scaled", "llm_faults", 0, None, {"config": {"latency_ms": 2000}})
-    assert scaled_fault_params(scaled, 0.1)["config"]["latency_ms"] == 200
+    fixed = ScheduledFault("fixed", FakeFaults("llm", {"latency_ms": 200}), 0, scale=False)
+    assert fixed.at_scale(0.1) == FakeFaults("llm", {"latency_ms": 200})
+    scaled = ScheduledFault("scaled", FakeFaults("llm", {"latency_ms": 2000}), 0)
+    assert scaled.at_scale(0.1) == FakeFaults("llm", {"latency_ms": 200})
+
+
+def test_retry_after_is_what_the_llm_says_and_is_never_scaled() -> None:
+    storm = FakeFaults("llm", {"error": {"status": 429, "retry_after_s": 1.0}, "latency_ms": 30})
+    assert ScheduledFault("storm", storm, 0).at_scale(0.1) == FakeFaults(
+        "llm", {"error": {"status": 429, "retry_after_s": 1.0}, "latency_ms": 3}
+    )
+    down = ProxyDown("llm")
+    assert ScheduledFault("down", down, 0).at_scale(0.1) is down
 
 
 def test_every_fault_lies_inside_its_scenario() -> None:
