@@ -15,6 +15,7 @@ See docs/loadtests.md "Running a scenario from Locust".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -32,6 +33,7 @@ from loadtests.session import Session
 from loadtests.shapes import SCENARIO_SHAPES, HarnessStagesShape, ScenarioShape, stages_from_env
 from loadtests.stack_file import read_stack_file, target_for_host, target_in
 from loadtests.users import USER_CLASSES
+from testbed.settings import DEFAULT_TIME_SCALE, harness_settings
 from testbed.stack_info import StackError
 from testbed.target import TargetInfo
 
@@ -68,9 +70,10 @@ def add_arguments(parser: Any, **_kwargs: Any) -> None:
     parser.add_argument(
         "--time-scale",
         type=float,
-        default=float(os.environ["TIME_SCALE"]) if os.environ.get("TIME_SCALE") else None,
+        default=None,
         include_in_web_ui=False,
-        help="scale of the scenario's durations (default: $TIME_SCALE, else the stack's)",
+        help="scale of the scenario's durations (default: $TIME_SCALE, else the stack's, else "
+        f"the harness's default {DEFAULT_TIME_SCALE})",
     )
 
 
@@ -82,15 +85,16 @@ def stack_path(options: Any) -> Path | None:
 
 
 def time_scale(options: Any) -> float:
-    if getattr(options, "time_scale", None):
-        return float(options.time_scale)
+    """``--time-scale``, else ``$TIME_SCALE`` (both through testbed.settings), else the scale
+    the stack runs at (its stack.json), else the harness's one default."""
+    settings = harness_settings(time_scale=getattr(options, "time_scale", None))
+    if "time_scale" in settings.model_fields_set:  # given, on the command line or in the env
+        return settings.time_scale
     path = stack_path(options)
     if path is not None:
-        try:
+        with contextlib.suppress(StackError):
             return float(read_stack_file(path).time_scale)
-        except StackError:
-            pass
-    return 1.0
+    return settings.time_scale
 
 
 def select_shape(environment: Environment, name: str | None) -> None:
@@ -104,14 +108,17 @@ def select_shape(environment: Environment, name: str | None) -> None:
 @events.init.add_listener
 def on_init(environment: Environment, **_kwargs: Any) -> None:
     options = environment.parsed_options
-    if options is None or isinstance(environment.runner, WorkerRunner):
+    if options is None:
+        return
+    # every process (a worker too: its users' network timeout follows the LB's timeout)
+    Session.time_scale = time_scale(options)
+    if isinstance(environment.runner, WorkerRunner):
         return
     if stages_from_env() is not None:  # make load's protocol: its stages, faults beside Locust
         shape = HarnessStagesShape()
         shape.runner = environment.runner
         environment.shape_class = shape
         return
-    Session.time_scale = time_scale(options)
     select_shape(environment, options.scenario)
     if not options.user_classes and not options.class_picker:
         # an ordinary run gets the evening mix, not the burster and the bench's users

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from testbed.settings import DEFAULT_TIME_SCALE
+
 if TYPE_CHECKING:  # (loadtests.locust_run imports Locust)
     from loadtests.locust_run import ScenarioRun
 
@@ -20,7 +22,9 @@ class Session:
     current: ScenarioRun | None = None
     last: ScenarioRun | None = None
     judging: Any = None  # the greenlet judging the last run
-    time_scale: float = 1.0  # the scenarios' scale in this process (--time-scale, the stack's)
+    # the scenarios' scale in this process, set when Locust starts (locust_plugin.time_scale:
+    # --time-scale, $TIME_SCALE, the stack's); the users' network timeout follows it
+    time_scale: float = DEFAULT_TIME_SCALE
 
 
 def shapes_requested(argv: list[str], env: Mapping[str, str]) -> bool:

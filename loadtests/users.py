@@ -10,7 +10,8 @@ would replace it). The ``Burster`` of ``rate_limit_burst`` is one client (one ad
 hammering; a ``BenchSuggester`` moves to a new address every few dozen requests.
 
 Configuration comes from the environment (the load runner sets it):
-``LOADTEST_RUN_ID`` (makes conversation ids unique per run), ``TIME_SCALE``.
+``LOADTEST_RUN_ID`` (makes conversation ids unique per run); the time scale is the
+process's (``Session.time_scale``, set by the plugin from ``TIME_SCALE`` or the stack).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from locust.env import Environment
 
 from loadtests.conversations import make_conversation
 from loadtests.model import LB_TIMEOUT_S
+from loadtests.session import Session
 from loadtests.source_address import BURST_ADDRESS, SourceBoundClientPool, next_user_address
 
 # conversation ids are at most 64 characters (the API's limit): keep the run id short
 RUN_ID = (os.environ.get("LOADTEST_RUN_ID") or uuid.uuid4().hex)[:12]
-TIME_SCALE = float(os.environ.get("TIME_SCALE", "1.0"))
 USER_POOL = int(os.environ.get("LOADTEST_USER_POOL", "400"))
 AGENTS = ("agent-luna", "agent-minh", "agent-sol")
 
@@ -53,8 +54,6 @@ class ContextServiceUser(FastHttpUser):
     """One client of the context service (its own source address)."""
 
     abstract = True
-    # Longer than the LB timeout: the LB must be the one that gives up (and says 504).
-    network_timeout = 2 * LB_TIMEOUT_S * TIME_SCALE + 5
     connection_timeout = 10.0
     group = "normal"
     # Windows (seconds since the test started) when this class works; None = always.
@@ -63,6 +62,8 @@ class ContextServiceUser(FastHttpUser):
     active_windows: tuple[tuple[float, float], ...] | None = None
 
     def __init__(self, environment: Environment) -> None:
+        # Longer than the LB timeout: the LB must be the one that gives up (and says 504).
+        self.network_timeout = 2 * LB_TIMEOUT_S * Session.time_scale + 5
         # before FastHttpUser builds its session, which then uses this pool
         self.client_address = self.first_address(environment)
         self.bound_pool = SourceBoundClientPool(

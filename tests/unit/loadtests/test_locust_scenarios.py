@@ -280,3 +280,42 @@ def test_the_verdict_tab_shows_each_threshold_of_the_last_run(
         "limit": "== 0",
         "outcome": "broken",
     }
+
+
+# the plugin imports Locust (gevent's monkey-patching): its time scale is checked in a child
+TIME_SCALE_PROBE = """
+import json, os, sys
+from types import SimpleNamespace
+from loadtests.locust_plugin import time_scale
+
+stack = sys.argv[1]
+def scale(given, stack_path, env):
+    os.environ.pop("TIME_SCALE", None)
+    os.environ.update(env)
+    return time_scale(SimpleNamespace(time_scale=given, stack=stack_path))
+print(json.dumps([
+    scale(0.5, stack, {"TIME_SCALE": "0.2"}),  # --time-scale wins
+    scale(None, stack, {"TIME_SCALE": "0.2"}),  # then $TIME_SCALE
+    scale(None, stack, {}),  # then the stack's (0.25 in the file)
+    scale(None, "", {}),  # then the one default (no stack: .stack/stack.json is absent here)
+]))
+"""
+
+
+def test_the_scenarios_time_scale_option_env_stack_then_the_one_default(tmp_path: Path) -> None:
+    from testbed.settings import DEFAULT_TIME_SCALE
+
+    stack = _stack_file(tmp_path)
+    data = json.loads(stack.read_text())
+    data["time_scale"] = 0.25
+    stack.write_text(json.dumps(data))
+    proc = subprocess.run(
+        [sys.executable, "-c", TIME_SCALE_PROBE, str(stack)],
+        cwd=tmp_path,  # no .stack/stack.json here
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [0.5, 0.2, 0.25, DEFAULT_TIME_SCALE]

@@ -16,6 +16,8 @@ from testbed.metrics import breaker_transitions, gauge_max, parse_metrics
 from testbed.target import FakeInfo, TargetInfo
 from testbed.toxiproxy_admin import AsyncToxiproxyAdmin, ToxiproxyAdmin, ToxiproxyError
 
+pytestmark = pytest.mark.unit  # (was unmarked: make test-unit's -m unit never ran these)
+
 
 class Recorder:
     """A tiny Toxiproxy + fake: records calls, keeps proxies' toxics and a fake's faults."""

@@ -9,6 +9,8 @@ import pytest
 from testbed.settings import DEFAULT_TIME_SCALE, HarnessSettingsError, harness_settings
 from testbed.targets import TARGETS, UnknownTargetError, parse_targets
 
+pytestmark = pytest.mark.unit  # (was unmarked: make test-unit's -m unit never ran these)
+
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
