@@ -12,6 +12,7 @@ import logging
 import random
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -102,6 +103,18 @@ async def serve(
     await runner.cleanup()
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (``uvicorn[standard]`` brings it), else
+    asyncio's (None). The same streams and sockets on a loop written in C: about a third
+    less CPU per forwarded round trip and per connection (docs/performance.md, third pass).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -117,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     try:
         config = read_config(args.config) if args.config else []
-        asyncio.run(serve(args.host, args.port, seed, args.allow_non_loopback, config))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(args.host, args.port, seed, args.allow_non_loopback, config))
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 1
