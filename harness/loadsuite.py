@@ -233,7 +233,7 @@ def run_load(
         run.run_id = run_dir.name
         options = RunOptions(time_scale=time_scale, processes=processes, run_id=run_dir.name)
         for scenario in scenarios:
-            console.print(f"  {scenario.name}: {scenario.description}")
+            console.print(f"  {scenario.summary()}")
             raws = run_on_targets(handle, scenario, run_dir, options, parallel=parallel)
             run.results += [to_scenario_result(raws[t], time_scale) for t in targets]
     write_run(run, run_dir)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from testbed.faults import Fault, scaled_fault
 from testbed.results import Expectation, Op, Role
+from testbed.scenario_info import ScenarioInfo
 
 # The production timeouts of docs/conventions.md §11 (seconds), the yardsticks of the
 # thresholds: one source, testbed.timeouts (re-exported for the scenarios).
@@ -118,13 +119,16 @@ class Threshold:
 
 
 @dataclass(frozen=True)
-class Scenario:
+class Scenario(ScenarioInfo):
+    """A load scenario: what every scenario is (:class:`testbed.scenario_info.ScenarioInfo`:
+    name, description, legacy expected to fail) plus its own data: Locust stages, scheduled
+    faults and thresholds, in production time."""
+
     name: str
     description: str
     stages: tuple[Stage, ...]
     faults: tuple[ScheduledFault, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
-    # legacy: the incident's failure is the expected outcome (testbed.results verdicts)
     legacy_expected_to_fail: bool = True
 
     @property

@@ -140,7 +140,7 @@ def to_scenario_result(
         t.evaluate(raw.metrics, time_scale, duration_factor) for t in scenario.thresholds
     ]
     if expected_to_fail is None:
-        expected_to_fail = raw.target == "legacy" and scenario.legacy_expected_to_fail
+        expected_to_fail = scenario.expected_to_fail(raw.target)
     conversations = raw.metrics.get("conversation_end_count") or 0
     llm_total = raw.llm_stats.get("calls_total")
     notes = list(raw.notes)

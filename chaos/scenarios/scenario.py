@@ -19,19 +19,18 @@ from chaos.scenarios.engine import run_scenario
 from chaos.scenarios.measurements import Measurements
 from chaos.scenarios.timeline import Timeline
 from testbed.results import Expectation, ScenarioResult
+from testbed.scenario_info import ScenarioInfo
 
 
-class Scenario:
-    """Base class: subclasses set the class attributes and implement the hooks that raise
-    NotImplementedError (faults, plan, timeline, evaluate)."""
+class Scenario(ScenarioInfo):
+    """Base class: subclasses set what every scenario has as class attributes (``name``,
+    ``description``, ``legacy_expected_to_fail``: ``testbed.scenario_info.ScenarioInfo``) and
+    implement the hooks that raise NotImplementedError (faults, plan, timeline, evaluate)."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
     # targets whose service keeps state after this scenario (open breakers, a rate-limit
     # window, dead pooled DB connections): the runner restarts it before the next scenario
     restart_after: ClassVar[tuple[str, ...]] = ("legacy", "refactored")
     needs_amqp: ClassVar[bool] = False
-    legacy_expected_to_fail: ClassVar[bool] = True
 
     def faults(self, ctx: ScenarioContext) -> list[FaultStep]:
         raise NotImplementedError
@@ -81,9 +80,6 @@ class Scenario:
     def expectations(self, ctx: ScenarioContext, m: Measurements) -> list[Expectation]:
         """What the engine judges: the scenario's expectations, then its fault's effect."""
         return [*self.evaluate(ctx, m), *self.fault_effect(ctx, m)]
-
-    def expected_to_fail(self, target: str) -> bool:
-        return target == "legacy" and self.legacy_expected_to_fail
 
     def request_timeout_s(self, ctx: ScenarioContext) -> float:
         # longer than the load balancer's timeout: a request the LB cuts shows up as its 504
