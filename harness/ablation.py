@@ -32,7 +32,8 @@ from harness.markdown import Markdown, table
 from loadtests.model import Scenario
 from loadtests.scenarios import get_scenario
 from testbed.policies import POLICIES
-from testbed.results import RunResults, ScenarioResult, new_run_dir
+from testbed.results import RunResults, ScenarioResult
+from testbed.run_dirs import new_run_dir
 from testbed.stack import fresh_target_database, restart_service
 
 # three_am covers the slow LLM beyond the LB timeout and the nightly job; llm_flaky transient

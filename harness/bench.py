@@ -41,7 +41,8 @@ from loadtests.metrics import Sample, read_samples
 from loadtests.model import ScaledStage
 from loadtests.observe import llm_stats as fake_llm_stats
 from testbed.processes import ProcessGroup
-from testbed.results import Expectation, RunResults, new_run_dir
+from testbed.results import Expectation, RunResults
+from testbed.run_dirs import new_run_dir
 
 __all__ = ["bench_stages", "ideal_rps", "run_bench"]
 

@@ -36,13 +36,12 @@ from testbed.results import (
     Expectation,
     RunResults,
     ScenarioResult,
-    database_facts,
-    environment_facts,
     lost_difference,
-    new_run_dir,
     now_iso,
     write_results,
 )
+from testbed.run_dirs import new_run_dir
+from testbed.run_facts import database_facts, environment_facts
 from testbed.settings import DEFAULT_TIME_SCALE
 from testbed.stack import restart_service, start_stack
 from testbed.stack_config import StackConfig

@@ -29,15 +29,9 @@ from harness.reporting import write_report
 from loadtests.model import Scenario
 from loadtests.scenarios import SCENARIOS, get_scenario
 from testbed.processes import ProcessGroup
-from testbed.results import (
-    RunResults,
-    database_facts,
-    environment_facts,
-    lost_difference,
-    new_run_dir,
-    now_iso,
-    write_results,
-)
+from testbed.results import RunResults, lost_difference, now_iso, write_results
+from testbed.run_dirs import new_run_dir
+from testbed.run_facts import database_facts, environment_facts
 from testbed.services import TARGETS
 from testbed.settings import harness_settings
 from testbed.stack import StackConfig, StackInfo, start_stack

@@ -22,7 +22,8 @@ from loadtests.faults import FaultDriver, drive_schedule, fault_schedule
 from loadtests.model import Scenario, scaled_stages
 from loadtests.observe import MetricsWatcher, count_worker_timeouts, reset_fakes
 from loadtests.outcome import collect_run, to_scenario_result
-from testbed.results import RunResults, ScenarioResult, new_run_dir, now_iso, write_results
+from testbed.results import RunResults, ScenarioResult, now_iso, write_results
+from testbed.run_dirs import new_run_dir
 from testbed.target import TargetInfo
 
 NIGHTLY_GRACE_S = 10.0  # a nightly job still running at the end gets this long to answer

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from testbed.results import bucket_series, latency_summary
+from testbed.stats import bucket_series, latency_summary
 
 SAMPLES_GLOB = "samples-*.jsonl"
 STARTED_FILE = "started.json"

@@ -19,7 +19,8 @@ from loadtests.faults import FaultDriver
 from loadtests.metrics import compute_metrics, endpoint_stats, read_samples, series, status_counts
 from loadtests.model import ScaledStage, Scenario
 from loadtests.observe import MetricsWatcher, alerts, count_worker_timeouts, llm_stats
-from testbed.results import ScenarioResult, latency_summary
+from testbed.results import ScenarioResult
+from testbed.stats import latency_summary
 from testbed.target import TargetInfo
 
 ANALYSIS_TASKS = ("emotion", "questions", "topics")

@@ -3,7 +3,10 @@
 One format for all of them (docs/conventions.md §13):
 ``reports/<run-id>/results.json`` holds a :class:`RunResults`, a list of
 :class:`ScenarioResult` (one per target and scenario), each with its
-:class:`Expectation` checks (observed value against threshold).
+:class:`Expectation` checks (observed value against threshold); :func:`write_results` and
+:func:`load_results` are its file. Where a run goes is :mod:`testbed.run_dirs`, what it
+records of its environment :mod:`testbed.run_facts`, the latency statistics
+:mod:`testbed.stats`.
 """
 
 from __future__ import annotations
@@ -11,17 +14,11 @@ from __future__ import annotations
 import json
 import math
 import operator
-import os
-import platform
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-
-from testbed.provenance import ProvenanceError, provenance
-from testbed.settings import harness_settings
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -41,11 +38,6 @@ Verdict = Literal["pass", "fail", "expected_fail", "unexpected_pass", "invalid"]
 
 class ResultsError(RuntimeError):
     """A results file is missing, unreadable or of another format."""
-
-
-def reports_dir() -> Path:
-    """Where runs are written: ``REPORTS_DIR`` or ``./reports`` (``testbed.settings``)."""
-    return harness_settings().reports_dir
 
 
 @dataclass
@@ -242,59 +234,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def new_run_id(kind: str) -> str:
-    """Sortable and readable: ``20261122-210501-chaos``."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{re.sub(r'[^a-z0-9_-]+', '-', kind.lower())}"
-
-
-def new_run_dir(kind: str, base: Path | None = None) -> Path:
-    """Create ``reports/<run-id>/`` (unique even for two runs in the same second)."""
-    base = base or reports_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    run_id = new_run_id(kind)
-    candidate, n = base / run_id, 1
-    while candidate.exists():
-        n += 1
-        candidate = base / f"{run_id}-{n}"
-    candidate.mkdir()
-    return candidate
-
-
-def git_facts() -> dict[str, Any]:
-    """What the run tested (``testbed.provenance``): the source tree's hash, committed or
-    not, which the gate compares with the tree it runs on, and the commit for people."""
-    try:
-        return provenance().to_facts()
-    except ProvenanceError as exc:  # the run goes on; the gate will call it stale
-        return {"source_tree_error": str(exc)}
-
-
-def database_facts(database_url: str) -> dict[str, Any]:
-    """The PostgreSQL server's connection limits, for the gate's ``pool_budget``: the gate
-    may run after the server is gone (the embedded one stops with the stack). Never raises:
-    a fact that cannot be read is recorded as ``max_connections_error``."""
-    from testbed.postgres import PostgresUnavailableError, connection_limits
-
-    try:
-        max_connections, reserved = connection_limits(database_url)
-    except Exception as exc:  # ImportError, psycopg2.Error, a bad answer: the run goes on
-        error: BaseException = exc
-        if isinstance(exc, PostgresUnavailableError) and exc.__cause__ is not None:
-            error = exc.__cause__  # the driver's own error, without the stack-boot advice
-        return {"max_connections_error": f"{type(error).__name__}: {error}".strip()[:300]}
-    return {"max_connections": max_connections, "superuser_reserved_connections": reserved}
-
-
-def environment_facts(**extra: Any) -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        **git_facts(),
-        **extra,
-    }
-
-
 def write_results(run: RunResults, run_dir: Path, *, update_latest: bool = True) -> Path:
     """Write ``results.json`` atomically and point ``reports/latest`` at ``run_dir``."""
     run.finished_at = run.finished_at or now_iso()
@@ -324,60 +263,3 @@ def load_results(path: Path) -> RunResults:
         return RunResults.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ResultsError(f"{file} is not a harness results file: {exc!r}") from exc
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (NaN when empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return float(sorted_values[min(rank, len(sorted_values)) - 1])
-
-
-def latency_summary(latencies_ms: Iterable[float]) -> dict[str, float]:
-    values = sorted(latencies_ms)
-    if not values:
-        return {"count": 0}
-    return {
-        "count": len(values),
-        "p50": percentile(values, 50),
-        "p95": percentile(values, 95),
-        "p99": percentile(values, 99),
-        "max": values[-1],
-        "mean": sum(values) / len(values),
-    }
-
-
-def bucket_series(
-    samples: Iterable[tuple[float, int | None, float]], bucket_s: float = 1.0
-) -> dict[str, Any]:
-    """Per-bucket series from ``(t_s since start, status or None, latency_ms)`` samples.
-
-    ``status`` None is a transport error (counted under ``"error"``). Buckets are
-    by request *start* time; empty buckets inside the run are kept (zeros).
-    """
-    rows = sorted(samples, key=lambda sample: sample[0])  # statuses may be None: sort by time
-    if not rows:
-        return {"bucket_s": bucket_s, "t_s": []}
-    n = int(rows[-1][0] // bucket_s) + 1
-    latencies: list[list[float]] = [[] for _ in range(n)]
-    status: dict[str, list[int]] = {}
-    for t, code, latency in rows:
-        i = int(t // bucket_s)
-        latencies[i].append(latency)
-        key = "error" if code is None else str(code)
-        status.setdefault(key, [0] * n)[i] += 1
-
-    def pct(q: float) -> list[float | None]:
-        return [percentile(sorted(b), q) if b else None for b in latencies]
-
-    return {
-        "bucket_s": bucket_s,
-        "t_s": [round(i * bucket_s, 3) for i in range(n)],
-        "requests": [len(b) for b in latencies],
-        "rps": [len(b) / bucket_s for b in latencies],
-        "p50_ms": pct(50),
-        "p95_ms": pct(95),
-        "p99_ms": pct(99),
-        "status": status,
-    }

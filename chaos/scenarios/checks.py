@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 
 from chaos.load_plan import END, Sample
 from chaos.scenarios.measurements import Measurements
-from testbed.results import Expectation, Op, Role, latency_summary
+from testbed.results import Expectation, Op, Role
+from testbed.stats import latency_summary
 
 
 def share(samples: Iterable[Sample], predicate: Callable[[Sample], bool]) -> float | None:

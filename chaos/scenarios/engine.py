@@ -19,13 +19,8 @@ from chaos.load_plan import Sample, in_window
 from chaos.loadgen import LoadGenerator
 from chaos.scenarios.context import FaultStep, ScenarioContext
 from chaos.scenarios.measurements import Measurements
-from testbed.results import (
-    Expectation,
-    ScenarioResult,
-    bucket_series,
-    latency_summary,
-    now_iso,
-)
+from testbed.results import Expectation, ScenarioResult, now_iso
+from testbed.stats import bucket_series, latency_summary
 
 if TYPE_CHECKING:
     from chaos.scenarios.scenario import Scenario

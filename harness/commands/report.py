@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 
 from harness.checklist import DEFAULT_CHECKLIST, ChecklistError, load_checklist
-from testbed.results import LATEST_LINK, ResultsError, reports_dir
+from testbed.results import LATEST_LINK, ResultsError
+from testbed.run_dirs import reports_dir
 
 EXIT_FAILED = 1  # the gate ran and an item failed
 EXIT_USAGE = 2  # bad input: checklist, target, results path

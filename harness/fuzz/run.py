@@ -26,7 +26,9 @@ from harness.fuzz.schema_cases import generate
 from harness.fuzz.sender import Sender
 from testbed.fakes import FakeControl
 from testbed.processes import ProcessGroup
-from testbed.results import git_facts, new_run_dir, now_iso
+from testbed.results import now_iso
+from testbed.run_dirs import new_run_dir
+from testbed.run_facts import git_facts
 from testbed.stack import start_stack
 from testbed.stack_config import StackConfig
 from testbed.target import TargetInfo

@@ -14,7 +14,7 @@ import pytest
 from harness.checklist import Checklist, ConfigEvidence
 from harness.evidence.base import GateContext, Outcome
 from harness.evidence.config import pool_budget
-from testbed.results import database_facts
+from testbed.run_facts import database_facts
 from tests.unit.report.synthetic import both, run, write
 
 pytestmark = pytest.mark.integration

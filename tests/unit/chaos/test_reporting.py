@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.reporting import REPORT_HTML, REPORT_MD, write_report
-from testbed.results import Expectation, RunResults, ScenarioResult, bucket_series
+from testbed.results import Expectation, RunResults, ScenarioResult
+from testbed.stats import bucket_series
 
 pytestmark = pytest.mark.unit
 

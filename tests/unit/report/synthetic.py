@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from testbed.results import Expectation, RunResults, ScenarioResult, bucket_series, write_results
+from testbed.results import Expectation, RunResults, ScenarioResult, write_results
+from testbed.stats import bucket_series
 
 NOW = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
 TREE = "git-tree:" + "a" * 40  # the source tree the gate tests judge (testbed.provenance)

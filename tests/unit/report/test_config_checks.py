@@ -209,7 +209,7 @@ def test_unbounded_pools_fail_as_such_even_without_a_database_limit(tmp_path: Pa
 
 
 def test_database_facts_never_fail_a_run() -> None:
-    from testbed.results import database_facts
+    from testbed.run_facts import database_facts
 
     facts = database_facts("postgresql://probe@127.0.0.1:9/probe")
     assert set(facts) == {"max_connections_error"}

@@ -15,14 +15,12 @@ from testbed.results import (
     ResultsError,
     RunResults,
     ScenarioResult,
-    bucket_series,
-    environment_facts,
-    latency_summary,
     load_results,
-    new_run_dir,
-    percentile,
     write_results,
 )
+from testbed.run_dirs import new_run_dir
+from testbed.run_facts import environment_facts
+from testbed.stats import bucket_series, latency_summary, percentile
 
 pytestmark = pytest.mark.unit
 
