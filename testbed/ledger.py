@@ -6,10 +6,10 @@ here first, and the next start or ``make down`` reaps what a dead run left
 (:mod:`testbed.reaper`).
 
 One file per owner, the harness process that starts things: ``<dir>/<pid>-<start>.jsonl``
-(``start`` is the owner's start time in clock ticks from ``/proc/<pid>/stat``, so a
-recycled pid is never taken for the owner). JSON lines, append-only, mode 0600, each
-line fsync'd as it is written; no two processes write the same file, so concurrent runs
-need no lock. Records (``key`` identifies a thing within the file):
+(``start`` is the owner's start time in clock ticks from ``/proc/<pid>/stat``,
+:mod:`testbed.procfs`, so a recycled pid is never taken for the owner). JSON lines,
+append-only, mode 0600, each line fsync'd as it is written; no two processes write the
+same file, so concurrent runs need no lock. Records (``key`` identifies a thing within the file):
 
 - ``{"kind": "owner", "pid", "start_time", "argv", "cwd", "at"}`` (first line)
 - ``{"kind": "process", "key", "name", "pid", "start_time", "argv"}``: the pid leads its own
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from testbed.procfs import is_running, proc_stat
+
 LEDGER_ENV = "HARNESS_LEDGER_DIR"  # tests point it at a directory of their own
 STATE_ROOT = Path(__file__).resolve().parents[1] / ".stack"
 DEFAULT_DIR = STATE_ROOT / "ledger"
@@ -53,41 +55,6 @@ def private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
-
-
-# ---- processes, as /proc knows them ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProcStat:
-    pid: int
-    state: str  # "Z" = zombie: dead, not yet reaped by its parent
-    pgid: int
-    start_time: int  # clock ticks after boot: with the pid, names one process for good
-
-
-def proc_stat(pid: int) -> ProcStat | None:
-    """``/proc/<pid>/stat`` of a process, or None when there is no such process."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (OSError, ValueError):
-        return None
-    # the command name (field 2) is in parentheses and may hold spaces or ')'
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return ProcStat(pid=pid, state=fields[0], pgid=int(fields[2]), start_time=int(fields[19]))
-
-
-def is_running(pid: int, start_time: int) -> bool:
-    """True when ``pid`` is alive and is the process that started at ``start_time``."""
-    stat = proc_stat(pid)
-    return stat is not None and stat.state != "Z" and stat.start_time == start_time
-
-
-def all_processes() -> list[ProcStat]:
-    stats = (
-        proc_stat(int(entry.name)) for entry in Path("/proc").iterdir() if entry.name.isdigit()
-    )
-    return [s for s in stats if s is not None]
 
 
 # ---- writing ----------------------------------------------------------------------------

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from testbed.ledger import all_processes, append_released, ledger_dir, proc_stat, read_ledger
+from testbed.ledger import append_released, ledger_dir, read_ledger
+from testbed.procfs import all_processes, proc_stat
 
 Say = Callable[[str], None]
 GENERATED_DATABASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*_[0-9a-f]{8,32}$")

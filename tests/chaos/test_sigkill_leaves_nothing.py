@@ -21,7 +21,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from testbed.ledger import LedgerFile, all_processes, read_ledger
+from testbed.ledger import LedgerFile, read_ledger
+from testbed.procfs import all_processes
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 

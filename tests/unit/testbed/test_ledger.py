@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed.ledger import Ledger, is_running, proc_stat, read_ledger
+from testbed.ledger import Ledger, read_ledger
+from testbed.procfs import is_running, proc_stat
 from testbed.reaper import _with_env_password, reap_dead_runs
 
 pytestmark = pytest.mark.unit
