@@ -85,7 +85,8 @@ def gate(
     (stale or missing results are not the expected failure), else 1 naming each mismatch.
     Writes <out>/<target>-junit.xml and <out>/<target>-verdict.json.
     """
-    from harness.gate import expected_failure_problems, render, run_gate, write_outputs
+    from harness.gate import expected_failure_problems, run_gate
+    from harness.gate_report import render, write_outputs
 
     console = Console(width=160)
     try:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.checklist import Checklist
-from harness.gate import GateReport, run_gate
+from harness.gate import run_gate
+from harness.gate_report import GateReport
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ import pytest
 
 from contracts.report import ContractRun, write_report
 from harness.checklist import load_checklist
-from harness.gate import GateReport, run_gate
+from harness.gate import run_gate
+from harness.gate_report import GateReport
 from tests.unit.report.synthetic import NOW, TREE
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from harness.checklist import Checklist, load_checklist
 from harness.cli import app
-from harness.gate import GateReport, run_gate, write_outputs
+from harness.gate import run_gate
+from harness.gate_report import GateReport, write_outputs
 from tests.unit.report.synthetic import NOW, TREE, both, run, scenario, write
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,8 @@ import pytest
 from harness import gate as gate_module
 from harness.checklist import ChecklistError, load_checklist
 from harness.evidence.base import Outcome
-from harness.gate import GateReport, run_gate
+from harness.gate import run_gate
+from harness.gate_report import GateReport
 
 pytestmark = pytest.mark.unit
 
