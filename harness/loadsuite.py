@@ -33,25 +33,11 @@ from testbed.results import RunResults, lost_difference, now_iso, write_results
 from testbed.run_dirs import new_run_dir
 from testbed.run_facts import database_facts, environment_facts
 from testbed.services import TARGETS
-from testbed.settings import harness_settings
 from testbed.stack import StackConfig, StackInfo, start_stack
 from testbed.target import TargetInfo
 
 # wide enough for the summary table when the output is not a terminal (make, CI logs)
 console = Console(width=None if sys.stdout.isatty() else 140)
-
-
-class UnknownLoadTargetError(ValueError):
-    def __init__(self, target: str) -> None:
-        super().__init__(f"unknown target {target!r}; choose one of: legacy, refactored, both")
-
-
-def parse_targets(value: str) -> tuple[str, ...]:
-    if value == "both":
-        return TARGETS
-    if value not in TARGETS:
-        raise UnknownLoadTargetError(value)
-    return (value,)
 
 
 def parse_scenarios(value: str) -> list[Scenario]:
@@ -264,7 +250,3 @@ def run_demo(*, time_scale: float, workers: int = 2) -> tuple[RunResults, Path]:
     except Exception as exc:
         console.print(f"[yellow]compare report not written: {exc!r}[/]")
     return run, run_dir
-
-
-def default_time_scale() -> float:
-    return harness_settings().time_scale  # $TIME_SCALE or the one default (testbed.settings)

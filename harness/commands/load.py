@@ -8,8 +8,9 @@ from typing import TypeVar
 import typer
 
 from harness.ablation import DEFAULT_SCENARIOS as DEFAULT_ABLATION_SCENARIOS
-from harness.loadsuite import console, default_time_scale
+from harness.loadsuite import console
 from loadtests.scenarios import SCENARIOS
+from testbed.settings import HarnessSettings, HarnessSettingsError, harness_settings
 
 T = TypeVar("T")
 
@@ -17,6 +18,18 @@ T = TypeVar("T")
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]{message}[/]")
     return typer.Exit(2)
+
+
+def _settings(**given: object) -> HarnessSettings:
+    """TIME_SCALE, TARGET, STACK_WORKERS through testbed.settings (an option given wins)."""
+    try:
+        return harness_settings(**given)
+    except HarnessSettingsError as exc:
+        raise _fail(str(exc)) from None
+
+
+TIME_SCALE_HELP = "default: $TIME_SCALE or 0.1"
+WORKERS_HELP = "gunicorn workers per target (default: $STACK_WORKERS or 2)"
 
 
 def _guarded(run: Callable[[], T]) -> T:
@@ -35,28 +48,28 @@ def register(app: typer.Typer) -> None:
             help=f"{', '.join(SCENARIOS)}, a comma-separated list, or all (the same "
             "scenarios locust -f loadtests/locustfile.py --scenario runs: docs/loadtests.md)",
         ),
-        target: str = typer.Option("both", help="legacy, refactored or both"),
-        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
-        workers: int = typer.Option(2, min=1, help="gunicorn workers per target"),
+        target: str = typer.Option(None, help="legacy, refactored or both ($TARGET or both)"),
+        time_scale: float = typer.Option(None, help=TIME_SCALE_HELP),
+        workers: int = typer.Option(None, min=1, help=WORKERS_HELP),
         sequential: bool = typer.Option(
             False, help="run the targets one after the other (default: side by side)"
         ),
         processes: int = typer.Option(0, min=-1, help="Locust --processes (0: one process)"),
     ) -> None:
         """Run Locust scenarios headless against the stack; write reports/<run-id>/."""
-        from harness.loadsuite import parse_scenarios, parse_targets, run_load
+        from harness.loadsuite import parse_scenarios, run_load
 
         try:
             scenarios = parse_scenarios(scenario)
-            targets = parse_targets(target)
         except ValueError as exc:
             raise _fail(str(exc)) from None
+        settings = _settings(target=target, time_scale=time_scale, workers=workers)
         run, _ = _guarded(
             lambda: run_load(
                 scenarios,
-                targets,
-                time_scale=time_scale or default_time_scale(),
-                workers=workers,
+                settings.targets,
+                time_scale=settings.time_scale,
+                workers=settings.workers,
                 parallel=not sequential,
                 processes=processes,
             )
@@ -65,14 +78,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
-        workers: int = typer.Option(2, min=1),
+        time_scale: float = typer.Option(None, help=TIME_SCALE_HELP),
+        workers: int = typer.Option(None, min=1, help=WORKERS_HELP),
     ) -> None:
         """The 3am incident on legacy (LB 504s, worker restarts) and refactored (none), compared."""
         from harness.loadsuite import run_demo
 
+        settings = _settings(time_scale=time_scale, workers=workers)
         run, _ = _guarded(
-            lambda: run_demo(time_scale=time_scale or default_time_scale(), workers=workers)
+            lambda: run_demo(time_scale=settings.time_scale, workers=settings.workers)
         )
         raise typer.Exit(0 if run.passed else 1)
 
@@ -83,11 +97,11 @@ def register(app: typer.Typer) -> None:
             help="comma-separated load scenarios and chaos:<name> chaos scenarios",
         ),
         policy: str = typer.Option("all", help="comma-separated RESILIENCE_DISABLE policies"),
-        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1"),
+        time_scale: float = typer.Option(None, help=TIME_SCALE_HELP),
         duration_factor: float = typer.Option(
             0.2, min=0.05, max=1.0, help="shortens every scenario (the matrix stays < ~10 min)"
         ),
-        workers: int = typer.Option(2, min=1),
+        workers: int = typer.Option(None, min=1, help=WORKERS_HELP),
     ) -> None:
         """Refactored with each resilience policy disabled in turn: the fix x failure table."""
         from harness.ablation import parse_policies, run_ablation, split_scenarios
@@ -98,12 +112,13 @@ def register(app: typer.Typer) -> None:
             policies = parse_policies(policy)
         except ValueError as exc:
             raise _fail(str(exc)) from None
+        settings = _settings(time_scale=time_scale, workers=workers)
         run, _ = _guarded(
             lambda: run_ablation(
                 scenarios,
                 policies,
-                time_scale=time_scale or default_time_scale(),
-                workers=workers,
+                time_scale=settings.time_scale,
+                workers=settings.workers,
                 duration_factor=duration_factor,
             )
         )
@@ -112,8 +127,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def bench(
-        time_scale: float = typer.Option(None, help="default: $TIME_SCALE or 0.1 (timeouts)"),
-        workers: int = typer.Option(2, min=1, help="gunicorn workers, the same for both"),
+        time_scale: float = typer.Option(None, help=f"{TIME_SCALE_HELP} (timeouts)"),
+        workers: int = typer.Option(None, min=1, help=f"{WORKERS_HELP}, the same for both"),
         levels: str = typer.Option("4,8,16,32,64,128", help="concurrency steps"),
         step_s: float = typer.Option(8.0, min=4.0, help="seconds per concurrency step"),
         latency_ms: int = typer.Option(200, min=1, help="fixed LLM latency"),
@@ -137,10 +152,11 @@ def register(app: typer.Typer) -> None:
             raise _fail(f"--levels must be integers separated by commas, not {levels!r}") from None
         if not steps or min(steps) < 1:
             raise _fail("--levels needs at least one concurrency >= 1")
+        settings = _settings(time_scale=time_scale, workers=workers)
         _guarded(
             lambda: run_bench(
-                time_scale=time_scale or default_time_scale(),
-                workers=workers,
+                time_scale=settings.time_scale,
+                workers=settings.workers,
                 levels=steps,
                 step_s=step_s,
                 latency_ms=latency_ms,
