@@ -109,7 +109,10 @@ def _git_tree(top: Path) -> str:
         index = Path(tmp) / "index"
         real = _git(top, "rev-parse", "--git-path", "index")
         if real is not None and (top / real).is_file():
-            shutil.copyfile(top / real, index)
+            # copy2 keeps the index's mtime: git trusts a cached stat only for files older
+            # than the index ("racy git"), so a same-size edit made in the index's second
+            # is re-read. A fresh mtime on the copy would make git skip that edit.
+            shutil.copy2(top / real, index)
         env = {"GIT_INDEX_FILE": str(index)}
         if _git(top, "add", "-A", env=env) is None:
             raise ProvenanceError(f"git add -A failed in {top}: cannot hash the source tree")

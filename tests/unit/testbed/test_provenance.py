@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -57,6 +58,24 @@ def test_uncommitted_and_untracked_files_change_the_hash_ignored_ones_do_not(
     assert edited not in {clean, untracked}
     (repo / "pkg" / "app.py").write_text("x = 1\n")
     assert source_tree_hash(repo) == clean, "the same files hash the same, whatever happened"
+
+
+def test_a_same_size_edit_in_the_index_s_own_clock_tick_is_seen(repo: Path) -> None:
+    """Racy git: the file system's clock is coarse (a few ms), so ``git status`` refreshing
+    the index (as :func:`provenance` does) and the next same-size edit can share one mtime.
+    git re-reads a file whose mtime is not older than the index; the hash's copy of the
+    index must keep that mtime, or the edit is missed (seen once in CI)."""
+    # utime cannot forge a ctime, so git is told not to compare ctimes (as on some mounts)
+    _git(repo, "config", "core.trustctime", "false")
+    app, index = repo / "pkg" / "app.py", repo / ".git" / "index"
+    tick = (app.stat().st_mtime_ns // 10**9 - 10) * 10**9  # one instant, in the past
+    os.utime(app, ns=(tick, tick))
+    _git(repo, "status", "--porcelain")  # refreshes the index's stat cache: app.py at tick
+    os.utime(index, ns=(tick, tick))  # ... and the index written in that same tick
+    clean = source_tree_hash(repo)
+    app.write_text("x = 2\n")  # same size, same tick
+    os.utime(app, ns=(tick, tick))
+    assert source_tree_hash(repo) != clean
 
 
 def test_hashing_never_touches_the_real_index(repo: Path) -> None:
