@@ -38,11 +38,12 @@ from harness.bench_workloads import (
 from harness.loadrun import RawRun, RunOptions, run_locust_on_target, to_scenario_result
 from harness.loadsuite import StackHandle, booted_stack, console, new_run, print_summary, write_run
 from loadtests.metrics import Sample, read_samples
-from loadtests.model import ScaledStage
+from loadtests.model import ScaledStage, Scenario
 from loadtests.observe import llm_stats as fake_llm_stats
 from testbed.processes import ProcessGroup
 from testbed.results import Expectation, RunResults
 from testbed.run_dirs import new_run_dir
+from testbed.target import TargetInfo
 
 __all__ = ["bench_stages", "ideal_rps", "run_bench"]
 
@@ -263,7 +264,7 @@ def _bench_target(
     """One workload's concurrency steps on one target: its figures and a ScenarioResult."""
     levels, step_s, latency_ms = bench["levels"], bench["step_s"], bench["llm_latency_ms"]
     workers, cpus, limit = bench["workers"], bench["cpus"], bench["llm_connection_limit"]
-    endpoints = handle.targets[target]
+    target_info = handle.targets[target]
     stages = bench_stages(levels, step_s, workload.user_class)
     scenario = bench_scenario(latency_ms, workload)
     out = run_dir / target / scenario.name
@@ -276,7 +277,7 @@ def _bench_target(
     )
     sampler = CpuSampler(_stack_trees(handle.group, target))
     console.print(f"  {workload.name} on {target} ...")
-    raw = _run_with_sampler(handle, endpoints, scenario, out, options, sampler, target)
+    raw = _run_with_sampler(handle, target_info, scenario, out, options, sampler)
 
     def ideal(concurrency: int) -> float:
         return ideal_rps(concurrency, latency_ms, limit, workload.concurrent_llm_calls)
@@ -290,7 +291,7 @@ def _bench_target(
         ideal=ideal,
         cpus=cpus,
     )
-    llm_stats = fake_llm_stats(endpoints)
+    llm_stats = fake_llm_stats(target_info)
     best = sustainable(steps)
     figure = best or best_goodput(steps)  # legacy may never run error-free
     after = [st for st in steps if best and st["concurrency"] > best["concurrency"]]
@@ -422,22 +423,21 @@ def _rebase(sampler: CpuSampler, started_at: float) -> list[dict[str, float]]:
 
 def _run_with_sampler(
     handle: StackHandle,
-    endpoints: Any,
-    scenario: Any,
+    target: TargetInfo,
+    scenario: Scenario,
     out: Path,
     options: RunOptions,
     sampler: CpuSampler,
-    target: str,
 ) -> RawRun:
     """Run Locust with the CPU sampler watching the stack and the Locust process too."""
     stop = threading.Event()
     watcher = threading.Thread(
-        target=_attach_locust, args=(handle.group, sampler, target, stop), daemon=True
+        target=_attach_locust, args=(handle.group, sampler, target.name, stop), daemon=True
     )
     sampler.start()
     watcher.start()
     try:
-        return run_locust_on_target(handle.group, endpoints, scenario, out, options)
+        return run_locust_on_target(handle.group, target, scenario, out, options)
     finally:
         stop.set()
         sampler.finish()
