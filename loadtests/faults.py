@@ -61,11 +61,14 @@ class FaultDriver:
     def _since_start(self) -> float:
         return round(time.time() - self.started_at, 3)
 
-    def _inject(self) -> FaultInjector:
+    def _stack_target(self) -> TargetInfo:
         if self.target is None:
             raise LookupError("no target: the run has no stack")
+        return self.target
+
+    def _inject(self) -> FaultInjector:
         if self._injector is None:
-            self._injector = FaultInjector(self.target)
+            self._injector = FaultInjector(self._stack_target())
         return self._injector
 
     def apply(self, scheduled: ScheduledFault) -> None:
@@ -90,9 +93,10 @@ class FaultDriver:
 
     def remove(self, scheduled: ScheduledFault) -> None:
         for entry in list(self._active):
-            if entry[0] is scheduled:
-                self._inject().withdraw(entry[1], toxic_name(scheduled.label))
-                entry[2]["end_s"] = self._since_start()
+            active, fault, window = entry
+            if active is scheduled:
+                self._inject().withdraw(fault, toxic_name(scheduled.label))
+                window["end_s"] = self._since_start()
                 self._active.remove(entry)
 
     def remove_all(self) -> None:
@@ -113,10 +117,9 @@ class FaultDriver:
     def _start_nightly(self, window: dict[str, Any]) -> None:
         """Fire the nightly job straight at the service (not through the LB, which would give
         up on it) in the background: on legacy it blocks a worker, which is the point."""
-        if self.target is None:
-            raise LookupError("no target: the run has no stack")
-        url = f"{self.target.service_url}/v1/admin/nightly"
-        headers = {"Authorization": f"Bearer {self.target.admin_token or ''}"}
+        target = self._stack_target()
+        url = f"{target.service_url}/v1/admin/nightly"
+        headers = {"Authorization": f"Bearer {target.admin_token or ''}"}
 
         def call() -> None:
             begin = time.monotonic()
