@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from refactored.core.settings import Settings
 from testbed.net import free_port
@@ -117,20 +117,16 @@ async def test_pool_exhausted_answers_503_quickly(app_client: Any, database_url:
     assert elapsed < 2.0  # pool timeout 0.2 s
 
 
-async def backend_pids(url: str, application_name: str) -> set[int]:
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                sa.text(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = :n"
-                    " AND datname = current_database()"
-                ),
-                {"n": application_name},
-            )
-            return {int(pid) for (pid,) in rows}
-    finally:
-        await engine.dispose()
+async def backend_pids(engine: AsyncEngine, application_name: str) -> set[int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = :n"
+                " AND datname = current_database()"
+            ),
+            {"n": application_name},
+        )
+        return {int(pid) for (pid,) in rows}
 
 
 async def test_the_default_request_pool_keeps_a_burst_s_connections_for_the_next(
@@ -165,13 +161,13 @@ async def test_the_default_request_pool_keeps_a_burst_s_connections_for_the_next
                 ]
                 deadline = time.monotonic() + 5.0
                 while time.monotonic() < deadline:
-                    if len(await backend_pids(database_url, "refactored")) >= bound:
+                    if len(await backend_pids(engine, "refactored")) >= bound:
                         break
                     await asyncio.sleep(0.1)
                 await holder.rollback()
             responses = await asyncio.gather(*requests)
             assert all(r.status_code == 200 for r in responses)
-            after_each_burst.append(await backend_pids(database_url, "refactored"))
+            after_each_burst.append(await backend_pids(engine, "refactored"))
         await engine.dispose()
     first, second = after_each_burst
     assert len(first) == bound  # the burst filled the pool and none was closed on return
