@@ -53,12 +53,22 @@ class MetricsWatcher(threading.Thread):
         self.stop_event = threading.Event()
         self.lag_max: float | None = None
         self.last: dict[str, Any] = {}
+        # one client for the watcher's life: httpx.get builds a client (and its SSL
+        # context) per call, which cost the harness CPU while a bench measured the service
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=2.0)
+            return self._client
 
     def scrape(self) -> None:
         if not self.url:
             return
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            response = httpx.get(self.url, timeout=2.0)
+            response = self._http().get(self.url)
             if response.status_code == 200:
                 self.last = parse_metrics(response.text)
                 lag = self.last.get("event_loop_lag_max_s")
@@ -73,6 +83,10 @@ class MetricsWatcher(threading.Thread):
         self.stop_event.set()
         self.join(timeout=5)
         self.scrape()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def _control(target: TargetInfo | None, kind: str) -> FakeControl | None:
