@@ -6,7 +6,9 @@ the processes it forks, PostgreSQL's backends) every half second. A process's re
 includes the CPU of the children it has reaped (``children_user`` + ``children_system``),
 so a worker that exits (a legacy worker killed on timeout, a backend of a closed
 connection) still counts, in its parent, even when it lived between two samples; the
-total is kept from going down while an exited child waits to be reaped.
+total is kept from going down while an exited child waits to be reaped. Each sample reads
+the process table once (:func:`children_by_pid`) and every tree finds its descendants in
+that one map: the sampler's own CPU stays small beside what it measures.
 
 Differences of these readings over a step's window, divided by the requests answered in
 it, give CPU seconds per request (:func:`window_cpu`). Cumulative times instead of
@@ -62,6 +64,28 @@ class TreeReading:
     pids: tuple[int, ...]
 
 
+def _ppid_map() -> dict[int, int]:
+    """{pid: parent pid} of every running process, from one scan of the process table."""
+    # psutil's own map, what Process.children() reads on each call (one /proc/<pid>/stat
+    # per process): about 4x cheaper than process_iter; the public form if psutil lacks it
+    scan = getattr(psutil, "_ppid_map", None)
+    if scan is not None:
+        return dict(scan())
+    return {
+        proc.pid: proc.info["ppid"]
+        for proc in psutil.process_iter(["ppid"])
+        if proc.info["ppid"] is not None
+    }
+
+
+def children_by_pid() -> dict[int, list[int]]:
+    """{pid: its child pids} of every running process, from one scan of the process table."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _ppid_map().items():
+        children.setdefault(ppid, []).append(pid)
+    return children
+
+
 class TreeCpu:
     """Cumulative CPU seconds of one process tree, monotone across exiting children."""
 
@@ -71,12 +95,48 @@ class TreeCpu:
         self._procs: dict[int, psutil.Process] = {}
         self._total = 0.0
 
-    def read(self) -> TreeReading:
+    def _descendants(
+        self, root: psutil.Process, children: Mapping[int, Sequence[int]]
+    ) -> list[psutil.Process]:
+        """The root's descendants in ``children`` (as psutil's children(recursive=True))."""
+        found: list[psutil.Process] = []
+        seen = {root.pid}
+        stack = list(children.get(root.pid, ()))
+        while stack:
+            pid = stack.pop()
+            if pid in seen:  # a cycle: a pid reused while the table was read
+                continue
+            seen.add(pid)
+            proc = self._procs.get(pid)
+            if proc is None:
+                try:
+                    proc = psutil.Process(pid)
+                    if proc.create_time() < root.create_time():  # older: a reused pid
+                        continue
+                except psutil.Error:
+                    continue
+            found.append(proc)
+            stack.extend(children.get(pid, ()))
+        return found
+
+    def _processes(self, children: Mapping[int, Sequence[int]] | None) -> list[psutil.Process]:
+        """The root and its descendants now ([] once the root is gone)."""
         try:
-            root = self._procs.setdefault(self.root_pid, psutil.Process(self.root_pid))
-            procs = [root, *root.children(recursive=True)]
+            root = self._procs.get(self.root_pid)
+            if root is None:
+                root = self._procs[self.root_pid] = psutil.Process(self.root_pid)
+            if children is None:
+                return [root, *root.children(recursive=True)]
+            if not root.is_running():  # gone, or its pid reused by another process
+                return []
+            return [root, *self._descendants(root, children)]
         except psutil.Error:
-            procs = []
+            return []
+
+    def read(self, children: Mapping[int, Sequence[int]] | None = None) -> TreeReading:
+        """``children``: {pid: child pids} from one scan shared by every tree of a sample
+        (:func:`children_by_pid`); None: this tree scans the process table itself."""
+        procs = self._processes(children)
         total = 0.0
         for proc in procs:
             cached = self._procs.setdefault(proc.pid, proc)
@@ -125,8 +185,13 @@ class CpuSampler(threading.Thread):
         with self._lock:
             trees = dict(self._trees)
         row = {"t": time.time(), MACHINE: machine_busy_seconds()}
+        children: dict[int, list[int]] | None
+        try:
+            children = children_by_pid()  # one scan of the process table for every tree
+        except psutil.Error:
+            children = None  # each tree scans on its own
         for label, tree in trees.items():
-            row[label] = tree.read().seconds
+            row[label] = tree.read(children).seconds
         return row
 
     def run(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.bench import answered_in_full, step_figures
@@ -118,6 +120,51 @@ def test_the_sampler_reads_cumulative_seconds_of_labelled_trees() -> None:
     assert sampler.samples[-1]["busy"] - sampler.samples[0]["busy"] >= 0.25
     assert "late" in sampler.samples[-1] and "late" not in sampler.samples[0]
     assert sampler.pids()["busy"] == [child.pid]
+
+
+def test_a_sample_scans_the_process_table_once_for_all_its_trees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a parent -> child -> busy grandchild tree beside three more trees: the grandchild's
+    # CPU is found through the one scan; psutil's children(recursive=True) per tree scanned
+    # the whole process table once per tree
+    scans = 0
+    scan = psutil._ppid_map
+
+    def counting_scan() -> dict[int, int]:
+        nonlocal scans
+        scans += 1
+        return scan()
+
+    monkeypatch.setattr(psutil, "_ppid_map", counting_scan)
+
+    def runs(code: str) -> str:  # code that runs ``code`` in a child process and waits
+        return f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {code!r}])"
+
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    parent = subprocess.Popen([sys.executable, "-c", runs(runs(burn + "time.sleep(30)"))])
+    sleep = "import time; time.sleep(30)"
+    others = [subprocess.Popen([sys.executable, "-c", sleep]) for _ in range(3)]
+    try:
+        trees = {"tree": parent.pid, **{f"other{i}": p.pid for i, p in enumerate(others)}}
+        sampler = CpuSampler(trees)
+        samples = 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            row = sampler.sample()
+            samples += 1
+            if row["tree"] >= 0.25:
+                break
+            time.sleep(0.05)
+        assert row["tree"] >= 0.25, "the busy grandchild is counted in the tree"
+        assert scans == samples, "one scan of the process table per sample, not per tree"
+    finally:
+        with contextlib.suppress(psutil.Error):
+            for proc in psutil.Process(parent.pid).children(recursive=True):
+                proc.kill()
+        for p in [parent, *others]:
+            p.kill()
+            p.wait()
 
 
 def test_cpu_per_request_is_the_windows_seconds_over_its_requests() -> None:
