@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -12,7 +13,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from opentelemetry import trace
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,6 +31,7 @@ from refactored.domain.model import Level, TopicMetric
 from refactored.domain.scoring import INACTIVITY_BEFORE_DECAY
 from refactored.infrastructure.db.errors import storage_errors
 from refactored.infrastructure.db.tables import (
+    TZ,
     friendships,
     outbox_events,
     processed_conversations,
@@ -78,19 +80,72 @@ _STORED_RESPONSE = sa.select(processed_conversations.c.response).where(
     processed_conversations.c.user_id == _USER,
     processed_conversations.c.agent_id == _AGENT,
 )
-# SET takes the columns the parameters name; the key's parameters must not be column names
-_SAVE_FRIENDSHIP = sa.update(friendships).where(
-    friendships.c.user_id == sa.bindparam("key_user_id"),
-    friendships.c.agent_id == sa.bindparam("key_agent_id"),
-)
-_NEW_TOPIC = insert(topic_metrics)
-_SAVE_TOPICS = _NEW_TOPIC.on_conflict_do_update(
-    index_elements=["user_id", "agent_id", "topic"],
-    set_={c: _NEW_TOPIC.excluded[c] for c in ("mentions", "positive", "negative", "last_seen")},
-)
-_ADD_CONVERSATION = sa.insert(processed_conversations)
-_ADD_EVENT = sa.insert(outbox_events)
 AUTOCOMMIT = "AUTOCOMMIT"
+
+# The writes of a unit of work are held and sent together, as one statement of
+# data-modifying CTEs, when the next statement or the commit comes: one round trip (through
+# Toxiproxy, to PostgreSQL, and SQLAlchemy's execution layer once) instead of one per write.
+# Each CTE writes its own table, so none needs to see another's rows; a second write of the
+# same kind sends what is held first. Parameters are prefixed per part (they may differ).
+_WRITE_PARTS: dict[str, tuple[str, tuple[sa.BindParameter[Any], ...]]] = {
+    "friendship": (
+        "UPDATE friendships SET score = :f_score, level = :f_level,"
+        " last_interaction_at = :f_last_interaction_at, updated_at = :f_updated_at"
+        " WHERE user_id = :f_user_id AND agent_id = :f_agent_id",
+        (sa.bindparam("f_last_interaction_at", type_=TZ), sa.bindparam("f_updated_at", type_=TZ)),
+    ),
+    "topics": (
+        "INSERT INTO topic_metrics"
+        " (user_id, agent_id, topic, mentions, positive, negative, last_seen)"
+        " SELECT CAST(:t_user_id AS VARCHAR), CAST(:t_agent_id AS VARCHAR), u.topic,"
+        " u.mentions, u.positive, u.negative, u.last_seen"
+        " FROM unnest(CAST(:t_topic AS VARCHAR[]), CAST(:t_mentions AS INTEGER[]),"
+        " CAST(:t_positive AS INTEGER[]), CAST(:t_negative AS INTEGER[]),"
+        " CAST(:t_last_seen AS TIMESTAMPTZ[]))"
+        " AS u(topic, mentions, positive, negative, last_seen)"
+        " ON CONFLICT (user_id, agent_id, topic) DO UPDATE SET mentions = excluded.mentions,"
+        " positive = excluded.positive, negative = excluded.negative,"
+        " last_seen = excluded.last_seen",
+        (
+            sa.bindparam("t_topic", type_=ARRAY(sa.String)),
+            sa.bindparam("t_mentions", type_=ARRAY(sa.Integer)),
+            sa.bindparam("t_positive", type_=ARRAY(sa.Integer)),
+            sa.bindparam("t_negative", type_=ARRAY(sa.Integer)),
+            sa.bindparam("t_last_seen", type_=ARRAY(TZ)),
+        ),
+    ),
+    "conversation": (
+        "INSERT INTO processed_conversations (conversation_id, user_id, agent_id, started_at,"
+        " ended_at, score_delta, analysis, degraded, response, rescore_status, rescore_input)"
+        " VALUES (:c_conversation_id, :c_user_id, :c_agent_id, :c_started_at, :c_ended_at,"
+        " :c_score_delta, :c_analysis, :c_degraded, :c_response, :c_rescore_status,"
+        " :c_rescore_input)",
+        (
+            sa.bindparam("c_started_at", type_=TZ),
+            sa.bindparam("c_ended_at", type_=TZ),
+            *(
+                sa.bindparam(f"c_{c}", type_=processed_conversations.c[c].type)
+                for c in ("analysis", "degraded", "response", "rescore_input")
+            ),
+        ),
+    ),
+    "event": (
+        "INSERT INTO outbox_events (id, event_type, routing_key, payload, attempts)"
+        " VALUES (:e_id, :e_event_type, :e_routing_key, :e_payload, 0)",
+        (
+            sa.bindparam("e_id", type_=outbox_events.c.id.type),
+            sa.bindparam("e_payload", type_=outbox_events.c.payload.type),
+        ),
+    ),
+}
+
+
+@functools.cache
+def _writes_statement(parts: tuple[str, ...]) -> sa.TextClause:
+    """One statement running ``parts``' writes (built once per combination of parts)."""
+    ctes = ", ".join(f"w_{part} AS ({_WRITE_PARTS[part][0]})" for part in parts)
+    binds = [bind for part in parts for bind in _WRITE_PARTS[part][1]]
+    return sa.text(f"WITH {ctes} SELECT 1").bindparams(*binds)
 
 
 def _with_topics(records: Sequence[asyncpg.Record]) -> Friendship | None:
@@ -146,7 +201,13 @@ async def _stored_response(conn: AsyncConnection, key: ConversationKey) -> dict[
 
 
 class SqlAlchemyUnitOfWork:
-    """One open transaction on one pooled connection."""
+    """One open transaction on one pooled connection.
+
+    Writes (``save_friendship``, ``save_topic_metrics``, ``add_conversation``,
+    ``add_event``) are held and sent in one round trip before the next statement or at
+    :meth:`commit` (``_WRITE_PARTS``): a refused value or a duplicate conversation surfaces
+    there, inside the same transaction, which then rolls back as before.
+    """
 
     def __init__(
         self, conn: AsyncConnection, on_event_committed: Callable[[], None] | None = None
@@ -154,11 +215,27 @@ class SqlAlchemyUnitOfWork:
         self._conn = conn
         self._on_event_committed = on_event_committed
         self._events = False
+        self._held: dict[str, dict[str, Any]] = {}  # part of _WRITE_PARTS -> its parameters
+
+    async def _hold(self, part: str, params: dict[str, Any]) -> None:
+        if part in self._held:  # two writes of one kind in one statement could collide
+            await self._flush()
+        self._held[part] = params
+
+    async def _flush(self) -> None:
+        if not self._held:
+            return
+        parts = tuple(p for p in _WRITE_PARTS if p in self._held)
+        params = {k: v for p in parts for k, v in self._held[p].items()}
+        self._held = {}
+        await self._conn.execute(_writes_statement(parts), params)
 
     async def stored_response(self, key: ConversationKey) -> dict[str, Any] | None:
+        await self._flush()
         return await _stored_response(self._conn, key)
 
     async def lock_friendship(self, user_id: str, agent_id: str) -> Friendship:
+        await self._flush()
         owner = {"user_id": user_id, "agent_id": agent_id}
         await self._conn.execute(_NEW_FRIENDSHIP, owner)
         row = (await self._conn.execute(_LOCKED_FRIENDSHIP, owner)).one()
@@ -172,15 +249,15 @@ class SqlAlchemyUnitOfWork:
         )
 
     async def save_friendship(self, f: Friendship, now: datetime) -> None:
-        await self._conn.execute(
-            _SAVE_FRIENDSHIP,
+        await self._hold(
+            "friendship",
             {
-                "key_user_id": f.user_id,
-                "key_agent_id": f.agent_id,
-                "score": f.score,
-                "level": f.level,
-                "last_interaction_at": f.last_interaction_at,
-                "updated_at": now,
+                "f_user_id": f.user_id,
+                "f_agent_id": f.agent_id,
+                "f_score": f.score,
+                "f_level": f.level,
+                "f_last_interaction_at": f.last_interaction_at,
+                "f_updated_at": now,
             },
         )
 
@@ -189,49 +266,47 @@ class SqlAlchemyUnitOfWork:
     ) -> None:
         if not metrics:
             return
-        rows = [
+        # one row per topic, the last one given winning (as writing them in turn would)
+        latest = list({m.topic: m for m in metrics}.values())
+        await self._hold(
+            "topics",
             {
-                "user_id": user_id,
-                "agent_id": agent_id,
-                "topic": m.topic,
-                "mentions": m.mentions,
-                "positive": m.positive,
-                "negative": m.negative,
-                "last_seen": m.last_seen,
-            }
-            for m in metrics
-        ]
-        # one cached statement, executed for every row in one pipelined round trip (a
-        # multi-VALUES statement was compiled anew on every call)
-        await self._conn.execute(_SAVE_TOPICS, rows)
+                "t_user_id": user_id,
+                "t_agent_id": agent_id,
+                "t_topic": [m.topic for m in latest],
+                "t_mentions": [m.mentions for m in latest],
+                "t_positive": [m.positive for m in latest],
+                "t_negative": [m.negative for m in latest],
+                "t_last_seen": [m.last_seen for m in latest],
+            },
+        )
 
     async def add_conversation(self, r: ConversationRecord) -> None:
-        await self._conn.execute(
-            _ADD_CONVERSATION,
+        await self._hold(
+            "conversation",
             {
-                "conversation_id": r.conversation_id,
-                "user_id": r.user_id,
-                "agent_id": r.agent_id,
-                "started_at": r.started_at,
-                "ended_at": r.ended_at,
-                "score_delta": r.score_delta,
-                "analysis": r.analysis,
-                "degraded": r.degraded,
-                "response": r.response,
-                "rescore_status": "pending" if r.rescore_input is not None else None,
-                "rescore_input": r.rescore_input,
+                "c_conversation_id": r.conversation_id,
+                "c_user_id": r.user_id,
+                "c_agent_id": r.agent_id,
+                "c_started_at": r.started_at,
+                "c_ended_at": r.ended_at,
+                "c_score_delta": r.score_delta,
+                "c_analysis": r.analysis,
+                "c_degraded": r.degraded,
+                "c_response": r.response,
+                "c_rescore_status": "pending" if r.rescore_input is not None else None,
+                "c_rescore_input": r.rescore_input,
             },
         )
 
     async def add_event(self, event: dict[str, Any]) -> None:
-        await self._conn.execute(
-            _ADD_EVENT,
+        await self._hold(
+            "event",
             {
-                "id": uuid.UUID(event["event_id"]),
-                "event_type": event["event_type"],
-                "routing_key": ROUTING_KEY,
-                "payload": event,
-                "attempts": 0,
+                "e_id": uuid.UUID(event["event_id"]),
+                "e_event_type": event["event_type"],
+                "e_routing_key": ROUTING_KEY,
+                "e_payload": event,
             },
         )
         self._events = True
@@ -239,6 +314,7 @@ class SqlAlchemyUnitOfWork:
     async def mark_rescored(
         self, key: ConversationKey, correction: int, analysis: dict[str, Any], now: datetime
     ) -> bool:
+        await self._flush()
         pc = processed_conversations
         result = await self._conn.execute(
             sa.update(pc)
@@ -255,6 +331,7 @@ class SqlAlchemyUnitOfWork:
         return bool(result.rowcount)
 
     async def save_summary(self, user_id: str, agent_id: str, summary: str, now: datetime) -> None:
+        await self._flush()
         await self._conn.execute(
             sa.update(friendships)
             .where(
@@ -265,6 +342,7 @@ class SqlAlchemyUnitOfWork:
         )
 
     async def commit(self) -> None:
+        await self._flush()
         await self._conn.commit()
         if self._events and self._on_event_committed is not None:
             self._events = False
