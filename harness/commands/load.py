@@ -129,6 +129,9 @@ def register(app: typer.Typer) -> None:
     def bench(
         time_scale: float = typer.Option(None, help=f"{TIME_SCALE_HELP} (timeouts)"),
         workers: int = typer.Option(None, min=1, help=f"{WORKERS_HELP}, the same for both"),
+        target: str = typer.Option(
+            None, help="legacy, refactored or both ($TARGET or both; one alone has no ratio)"
+        ),
         levels: str = typer.Option("4,8,16,32,64,128", help="concurrency steps"),
         step_s: float = typer.Option(8.0, min=4.0, help="seconds per concurrency step"),
         latency_ms: int = typer.Option(200, min=1, help="fixed LLM latency"),
@@ -152,7 +155,7 @@ def register(app: typer.Typer) -> None:
             raise _fail(f"--levels must be integers separated by commas, not {levels!r}") from None
         if not steps or min(steps) < 1:
             raise _fail("--levels needs at least one concurrency >= 1")
-        settings = _settings(time_scale=time_scale, workers=workers)
+        settings = _settings(target=target, time_scale=time_scale, workers=workers)
         _guarded(
             lambda: run_bench(
                 time_scale=settings.time_scale,
@@ -161,6 +164,7 @@ def register(app: typer.Typer) -> None:
                 step_s=step_s,
                 latency_ms=latency_ms,
                 processes=processes,
+                targets=settings.targets,
                 workloads=chosen,
             )
         )
